@@ -1,0 +1,114 @@
+//! Checks across declarations: references bound to what they name, and
+//! warnings for likely mistakes. Runs after lowering, on the whole model.
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::model::Config;
+use crate::span::Spanned;
+use crate::suggest;
+
+fn names(list: &[String]) -> Vec<&str> {
+    list.iter().map(String::as_str).collect()
+}
+
+/// Every cross-reference and whole-project check.
+pub(crate) fn check(config: &Config) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let event_names = names(&config.declared.events);
+    let destination_names = names(&config.declared.destinations);
+    let identifier_names = names(&config.declared.identifiers);
+    let user_traits = names(&config.declared.user_traits);
+
+    for d in &config.destinations {
+        for e in d.events.iter().flatten() {
+            unknown_event(&mut out, e, &event_names, &format!("destination `{}`", d.name.value));
+        }
+    }
+    for s in &config.segments {
+        for e in &s.from {
+            unknown_event(&mut out, e, &event_names, &format!("segment `{}`", s.name.value));
+        }
+        for target in &s.sync_to {
+            if !destination_names.contains(&target.destination.value.as_str()) {
+                out.push(
+                    Diagnostic::new(
+                        Code::UnknownDestination,
+                        target.destination.span,
+                        format!("segment `{}` syncs to `{}`, which is not a declared destination", s.name.value, target.destination.value),
+                        "unknown destination",
+                    )
+                    .help(unknown_help(&target.destination.value, &destination_names, "declare it with `destination \"NAME\" kind=\"webhook\" { ... }`")),
+                );
+            }
+            if !identifier_names.contains(&target.identifier.value.as_str()) {
+                out.push(
+                    Diagnostic::new(
+                        Code::UnknownIdentifier,
+                        target.identifier.span,
+                        format!("members are synced by `{}`, which is not an identity identifier", target.identifier.value),
+                        "unknown identifier",
+                    )
+                    .help(unknown_help(&target.identifier.value, &identifier_names, "declare it in `identity { identifier ... }`")),
+                );
+            }
+        }
+    }
+    if !user_traits.is_empty() {
+        for id in &config.identity.identifiers {
+            if let Some(t) = id.from.value.strip_prefix("traits.") {
+                let top = t.split('.').next().unwrap_or(t);
+                if !user_traits.contains(&top) {
+                    out.push(
+                        Diagnostic::new(
+                            Code::UnknownTrait,
+                            id.from.span,
+                            format!("identifier `{}` reads `traits.{top}`, but no trait `{top}` is declared", id.name.value),
+                            "unknown trait",
+                        )
+                        .help(unknown_help(top, &user_traits, &format!("declare it with `trait \"{top}\" type=\"string\"`"))),
+                    );
+                }
+            }
+        }
+    }
+    for e in &config.events {
+        let delivered = config.destinations.iter().any(|d| d.receives(&e.name.value));
+        let segmented = config
+            .segments
+            .iter()
+            .any(|s| s.from.iter().any(|f| f.value == e.name.value));
+        if !delivered && !segmented {
+            out.push(
+                Diagnostic::new(
+                    Code::UnusedEvent,
+                    e.name.span,
+                    format!("event `{}` is validated and archived, but no destination receives it and no segment reads it", e.name.value),
+                    "not used",
+                )
+                .help("add it to a destination's `events`, read it in a segment's `from`, or remove it"),
+            );
+        }
+    }
+    out
+}
+
+fn unknown_event(out: &mut Vec<Diagnostic>, e: &Spanned<String>, events: &[&str], who: &str) {
+    if events.contains(&e.value.as_str()) {
+        return;
+    }
+    out.push(
+        Diagnostic::new(
+            Code::UnknownEvent,
+            e.span,
+            format!("{who} names event `{}`, which is not declared", e.value),
+            "unknown event",
+        )
+        .help(unknown_help(&e.value, events, &format!("declare it with `event \"{}\" {{ ... }}`", e.value))),
+    );
+}
+
+fn unknown_help(name: &str, known: &[&str], otherwise: &str) -> String {
+    match suggest::did_you_mean(name, known.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => otherwise.to_owned(),
+    }
+}

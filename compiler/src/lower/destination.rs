@@ -1,0 +1,501 @@
+//! `destination "name" kind="webhook|s3-export|lambda" { ... }`.
+
+use kdl::KdlNode;
+
+use super::check_slug;
+use super::reader::{Lowerer, Shape, children, name_span, string_setting};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::model::{
+    Backoff, Batch, Destination, DestinationKind, ExportFormat, Header, HeaderValue, LambdaTarget,
+    Retry, S3Export, SecretRef, Webhook,
+};
+use crate::span::{Span, Spanned};
+use crate::values;
+
+const SHAPE: Shape = Shape {
+    name: "destination",
+    args: &["the destination name"],
+    required_args: 1,
+    variadic: false,
+    props: &["kind"],
+    children: true,
+    example: "destination \"crm\" kind=\"webhook\" { url \"https://hooks.example.com/uniflow\" }",
+};
+
+const SETTINGS: &[&str] = &[
+    "url", "header", "timeout", "secret", "bucket", "prefix", "format", "function", "events",
+    "filter", "retry", "batch",
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Webhook,
+    S3Export,
+    Lambda,
+}
+
+const KINDS: &[(&str, Kind)] = &[
+    ("webhook", Kind::Webhook),
+    ("s3-export", Kind::S3Export),
+    ("lambda", Kind::Lambda),
+];
+
+const EVENTS: Shape = Shape {
+    name: "events",
+    args: &["an event name"],
+    required_args: 1,
+    variadic: true,
+    props: &[],
+    children: false,
+    example: "events \"Order Completed\" \"Signed Up\"",
+};
+
+const SECRET: Shape = Shape {
+    name: "secret",
+    args: &["a secret reference"],
+    required_args: 0,
+    variadic: false,
+    props: &["from"],
+    children: false,
+    example: "secret from=\"ssm:/acme/crm-signing-secret\"",
+};
+
+const HEADER: Shape = Shape {
+    name: "header",
+    args: &["the header name"],
+    required_args: 1,
+    variadic: false,
+    props: &["value", "from"],
+    children: false,
+    example: "header \"X-Team\" value=\"growth\"",
+};
+
+const RETRY: Shape = Shape {
+    name: "retry",
+    args: &[],
+    required_args: 0,
+    variadic: false,
+    props: &["attempts", "backoff", "max-age"],
+    children: false,
+    example: "retry attempts=10 backoff=\"exponential\" max-age=\"24h\"",
+};
+
+const BATCH: Shape = Shape {
+    name: "batch",
+    args: &[],
+    required_args: 0,
+    variadic: false,
+    props: &["max-events", "max-bytes", "max-wait"],
+    children: false,
+    example: "batch max-events=100 max-wait=\"5s\"",
+};
+
+const BACKOFFS: &[(&str, Backoff)] = &[
+    ("exponential", Backoff::Exponential),
+    ("fixed", Backoff::Fixed),
+];
+
+const FORMATS: &[(&str, ExportFormat)] = &[
+    ("ndjson", ExportFormat::Ndjson),
+    ("parquet", ExportFormat::Parquet),
+];
+
+/// Header names whose values are credentials and so may only come from a secret store.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "x-auth-token",
+    "cookie",
+];
+
+/// Longest retry age: SQS keeps a message at most 14 days.
+const MAX_AGE_SECS: u64 = 14 * 86_400;
+
+#[derive(Default)]
+struct Seen {
+    url: Option<Span>,
+    timeout: Option<Span>,
+    secret: Option<Span>,
+    bucket: Option<Span>,
+    prefix: Option<Span>,
+    format: Option<Span>,
+    function: Option<Span>,
+    events: Option<Span>,
+    filter: Option<Span>,
+    retry: Option<Span>,
+    batch: Option<Span>,
+}
+
+pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
+    let entries = cx.entries(node, &SHAPE);
+    let name = cx.nonempty_string(entries.arg(0), "the destination name");
+    if let Some(name) = &name {
+        check_slug(cx, "destination", name, 40);
+    }
+    let kind = match entries.prop("kind") {
+        Some(e) => cx.keyword(Some(e), "the destination kind", KINDS),
+        None => {
+            cx.push(
+                Diagnostic::new(Code::MissingSetting, name_span(node), "`destination` needs a `kind`", "no kind")
+                    .help("add `kind=\"webhook\"`, `kind=\"s3-export\"` or `kind=\"lambda\"` after the name"),
+            );
+            None
+        }
+    };
+    let mut seen = Seen::default();
+    let (mut url, mut timeout, mut secret, mut bucket, mut prefix, mut format, mut function) =
+        (None, None, None, None, None, None, None);
+    let mut headers = Vec::new();
+    let mut events: Option<Vec<Spanned<String>>> = None;
+    let (mut filter, mut retry, mut batch) = (None, Retry::default(), Batch::default());
+    for child in children(node) {
+        let setting = child.name().value();
+        let applies = match setting {
+            "url" | "header" | "timeout" | "secret" => Some(Kind::Webhook),
+            "bucket" | "prefix" | "format" => Some(Kind::S3Export),
+            "function" => Some(Kind::Lambda),
+            _ => None,
+        };
+        if let (Some(needed), Some(actual)) = (applies, &kind) {
+            if needed != actual.value {
+                let needed_kw = KINDS.iter().find(|(_, k)| *k == needed).map_or("", |(n, _)| n);
+                let actual_kw = KINDS.iter().find(|(_, k)| *k == actual.value).map_or("", |(n, _)| n);
+                cx.push(
+                    Diagnostic::new(
+                        Code::NotApplicable,
+                        name_span(child),
+                        format!("`{setting}` is a setting of {needed_kw} destinations, not {actual_kw}"),
+                        "not applicable",
+                    )
+                    .with_label(actual.span, format!("this destination is {actual_kw}"))
+                    .help(format!("remove `{setting}`, or change the kind to `{needed_kw}`")),
+                );
+                continue;
+            }
+        }
+        match setting {
+            "url" => {
+                if cx.once(&mut seen.url, child, "destination") {
+                    let e = cx.setting(child, &string_setting("url", "url \"https://hooks.example.com/uniflow\""));
+                    url = cx.string(e, "the URL").inspect(|u| check_webhook_url(cx, u));
+                }
+            }
+            "timeout" => {
+                if cx.once(&mut seen.timeout, child, "destination") {
+                    let e = cx.setting(child, &string_setting("timeout", "timeout \"10s\""));
+                    timeout = cx.duration(e, "the timeout").and_then(|t| {
+                        in_range(cx, t, 1, 900, "the timeout", "a connector runs at most 15 minutes")
+                    });
+                }
+            }
+            "secret" => {
+                if cx.once(&mut seen.secret, child, "destination") {
+                    secret = lower_secret(cx, child, &SECRET, "the signing secret");
+                }
+            }
+            "header" => headers.extend(lower_header(cx, child)),
+            "bucket" => {
+                if cx.once(&mut seen.bucket, child, "destination") {
+                    let e = cx.setting(child, &string_setting("bucket", "bucket \"acme-exports\""));
+                    bucket = cx.string(e, "the bucket").inspect(|b| check_bucket(cx, b));
+                }
+            }
+            "prefix" => {
+                if cx.once(&mut seen.prefix, child, "destination") {
+                    let e = cx.setting(child, &string_setting("prefix", "prefix \"uniflow/events/\""));
+                    prefix = cx.string(e, "the prefix");
+                }
+            }
+            "format" => {
+                if cx.once(&mut seen.format, child, "destination") {
+                    let e = cx.setting(child, &string_setting("format", "format \"parquet\""));
+                    format = cx.keyword(e, "the export format", FORMATS);
+                }
+            }
+            "function" => {
+                if cx.once(&mut seen.function, child, "destination") {
+                    let e = cx.setting(child, &string_setting("function", "function \"acme-enrich\""));
+                    function = cx.nonempty_string(e, "the function");
+                }
+            }
+            "events" => {
+                if cx.once(&mut seen.events, child, "destination") {
+                    let e = cx.entries(child, &EVENTS);
+                    let list = e
+                        .args
+                        .iter()
+                        .filter_map(|entry| cx.nonempty_string(Some(*entry), "an event name"))
+                        .collect();
+                    events = Some(list);
+                }
+            }
+            "filter" => {
+                if cx.once(&mut seen.filter, child, "destination") {
+                    let e = cx.setting(child, &string_setting("filter", "filter \"properties.revenue > 100\""));
+                    filter = cx.string(e, "the filter").and_then(|f| nonempty_condition(cx, f, "filter"));
+                }
+            }
+            "retry" => {
+                if cx.once(&mut seen.retry, child, "destination") {
+                    let e = cx.entries(child, &RETRY);
+                    if let Some(a) = cx.integer(e.prop("attempts"), "`attempts`", 1, 100) {
+                        retry.attempts = a.value as u32;
+                    }
+                    if let Some(b) = cx.keyword(e.prop("backoff"), "the backoff", BACKOFFS) {
+                        retry.backoff = b.value;
+                    }
+                    if let Some(m) = cx.duration(e.prop("max-age"), "`max-age`").and_then(|m| {
+                        in_range(cx, m, 60, MAX_AGE_SECS, "`max-age`", "the queue keeps a message at most 14 days")
+                    }) {
+                        retry.max_age_secs = m.value;
+                    }
+                }
+            }
+            "batch" => {
+                if cx.once(&mut seen.batch, child, "destination") {
+                    let e = cx.entries(child, &BATCH);
+                    if let Some(n) = cx.integer(e.prop("max-events"), "`max-events`", 1, 10_000) {
+                        batch.max_events = n.value as u32;
+                    }
+                    if let Some(n) = cx.integer(e.prop("max-bytes"), "`max-bytes`", 1024, 6 * 1024 * 1024) {
+                        batch.max_bytes = n.value as u64;
+                    }
+                    if let Some(w) = cx.duration(e.prop("max-wait"), "`max-wait`").and_then(|w| {
+                        in_range(cx, w, 0, 300, "`max-wait`", "an event waits at most 5 minutes for its batch")
+                    }) {
+                        batch.max_wait_secs = w.value;
+                    }
+                }
+            }
+            _ => cx.unknown_node(child, "destination", SETTINGS),
+        }
+    }
+    let name = name?;
+    // Recovery: an invalid or missing kind was reported; go on as a webhook so
+    // the rest of the node (events, retry, ...) is still checked.
+    let kind = kind.unwrap_or(Spanned::new(Kind::Webhook, name.span));
+    let placeholder = || Spanned::new(String::new(), name.span);
+    let missing = |cx: &mut Lowerer, setting: &str, example: &str| {
+        cx.push(
+            Diagnostic::new(
+                Code::MissingSetting,
+                name.span,
+                format!("destination `{}` needs `{setting}`", name.value),
+                format!("no `{setting}`"),
+            )
+            .help(format!("add `{example}` inside the destination block")),
+        );
+    };
+    let kind = match kind.value {
+        Kind::Webhook => {
+            if seen.url.is_none() {
+                missing(cx, "url", "url \"https://hooks.example.com/uniflow\"");
+            }
+            DestinationKind::Webhook(Webhook {
+                url: url.unwrap_or_else(placeholder),
+                headers,
+                timeout_secs: timeout.map_or(10, |t| t.value),
+            })
+        }
+        Kind::S3Export => {
+            if seen.bucket.is_none() {
+                missing(cx, "bucket", "bucket \"acme-exports\"");
+            }
+            DestinationKind::S3Export(S3Export {
+                bucket: bucket.unwrap_or_else(placeholder),
+                prefix: prefix.map_or_else(|| format!("uniflow/{}/", name.value), |p| p.value),
+                format: format.map_or(ExportFormat::Ndjson, |f| f.value),
+            })
+        }
+        Kind::Lambda => {
+            if seen.function.is_none() {
+                missing(cx, "function", "function \"acme-enrich\"");
+            }
+            DestinationKind::Lambda(LambdaTarget {
+                function: function.unwrap_or_else(placeholder),
+            })
+        }
+    };
+    Some(Destination {
+        name,
+        kind,
+        events,
+        filter,
+        retry,
+        batch,
+        secret,
+        span: node.span().into(),
+    })
+}
+
+pub(super) fn nonempty_condition(
+    cx: &mut Lowerer,
+    cond: Spanned<String>,
+    what: &str,
+) -> Option<Spanned<String>> {
+    if cond.value.trim().is_empty() {
+        cx.push(
+            Diagnostic::new(Code::EmptyCondition, cond.span, format!("the `{what}` condition is empty"), "empty")
+                .help(format!("write a SQL condition like \"properties.revenue > 100\", or remove `{what}`")),
+        );
+        return None;
+    }
+    Some(cond)
+}
+
+fn in_range(
+    cx: &mut Lowerer,
+    d: Spanned<u64>,
+    min: u64,
+    max: u64,
+    what: &str,
+    why: &str,
+) -> Option<Spanned<u64>> {
+    if d.value < min || d.value > max {
+        cx.push(
+            Diagnostic::new(
+                Code::OutOfRange,
+                d.span,
+                format!(
+                    "{what} must be between {} and {}, not {}",
+                    values::format_duration(min),
+                    values::format_duration(max),
+                    values::format_duration(d.value)
+                ),
+                "out of range",
+            )
+            .help(format!("{why}")),
+        );
+        return None;
+    }
+    Some(d)
+}
+
+fn lower_secret(cx: &mut Lowerer, node: &KdlNode, shape: &Shape, what: &str) -> Option<SecretRef> {
+    let e = cx.entries(node, shape);
+    if let Some(inline) = e.arg(0) {
+        cx.push(inline_secret(inline.span().into(), what));
+        return None;
+    }
+    match e.prop("from") {
+        Some(f) => cx.string(Some(f), "`from`").and_then(|r| parse_secret_ref(cx, r)),
+        None => {
+            if e.args.is_empty() {
+                cx.push(
+                    Diagnostic::new(Code::MissingSetting, name_span(node), format!("{what} needs `from`"), "no `from`")
+                        .help("reference the secret: `from=\"ssm:/acme/crm-secret\"`"),
+                );
+            }
+            None
+        }
+    }
+}
+
+fn inline_secret(span: Span, what: &str) -> Diagnostic {
+    Diagnostic::new(
+        Code::InlineSecret,
+        span,
+        format!("{what} is written inline, where anyone with the repository can read it"),
+        "secret in the file",
+    )
+    .help("store it in SSM Parameter Store and reference it: `from=\"ssm:/acme/crm-secret\"` (or `secretsmanager:NAME`, or `env:NAME` for `uniflow dev`)")
+}
+
+fn parse_secret_ref(cx: &mut Lowerer, r: Spanned<String>) -> Option<SecretRef> {
+    let parsed = if let Some(p) = r.value.strip_prefix("ssm:") {
+        (p.starts_with('/') && p.len() > 1).then(|| SecretRef::Ssm(p.to_owned()))
+    } else if let Some(p) = r.value.strip_prefix("secretsmanager:") {
+        (!p.is_empty()).then(|| SecretRef::SecretsManager(p.to_owned()))
+    } else if let Some(p) = r.value.strip_prefix("env:") {
+        (!p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .then(|| SecretRef::Env(p.to_owned()))
+    } else {
+        None
+    };
+    if parsed.is_none() {
+        cx.push(
+            Diagnostic::new(
+                Code::InvalidValue,
+                r.span,
+                format!("{:?} is not a secret reference", r.value),
+                "not a reference",
+            )
+            .help("write `ssm:/path/to/parameter`, `secretsmanager:name` or `env:VARIABLE`"),
+        );
+    }
+    parsed
+}
+
+fn lower_header(cx: &mut Lowerer, node: &KdlNode) -> Option<Header> {
+    let e = cx.entries(node, &HEADER);
+    let name = cx.nonempty_string(e.arg(0), "the header name")?;
+    let is_secret = SECRET_HEADERS.contains(&name.value.to_ascii_lowercase().as_str());
+    let value = match (e.prop("value"), e.prop("from")) {
+        (Some(v), None) => {
+            if is_secret {
+                cx.push(inline_secret(v.span().into(), &format!("the `{}` header", name.value)));
+                return None;
+            }
+            HeaderValue::Literal(cx.string(Some(v), "the header value")?.value)
+        }
+        (None, Some(f)) => {
+            let reference = cx.string(Some(f), "`from`")?;
+            HeaderValue::Secret(parse_secret_ref(cx, reference)?)
+        }
+        (Some(v), Some(_)) => {
+            cx.push(
+                Diagnostic::new(Code::DuplicateSetting, v.span().into(), "a header has `value` or `from`, not both", "both given")
+                    .help("use `value=` for a plain value, `from=` for a secret reference"),
+            );
+            return None;
+        }
+        (None, None) => {
+            cx.push(
+                Diagnostic::new(Code::MissingSetting, name.span, format!("header `{}` has no value", name.value), "no value")
+                    .help("add `value=\"...\"`, or `from=\"ssm:/...\"` for a secret"),
+            );
+            return None;
+        }
+    };
+    Some(Header { name, value })
+}
+
+fn check_webhook_url(cx: &mut Lowerer, u: &Spanned<String>) {
+    let local = url::Url::parse(&u.value)
+        .ok()
+        .and_then(|p| p.host_str().map(|h| matches!(h, "localhost" | "127.0.0.1" | "[::1]")))
+        .unwrap_or(false);
+    if let Err(why) = values::check_url(&u.value, local) {
+        cx.push(
+            Diagnostic::new(Code::InvalidUrl, u.span, format!("{:?} is not a usable webhook URL: {why}", u.value), "invalid URL")
+                .help("write an absolute https URL, like \"https://hooks.example.com/uniflow\" (plain http only for localhost)"),
+        );
+        return;
+    }
+    if let Ok(parsed) = url::Url::parse(&u.value) {
+        let credential_query = parsed.query_pairs().any(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            ["token", "api_key", "apikey", "key", "secret", "password", "access_token"].contains(&k.as_str())
+        });
+        if !parsed.username().is_empty() || parsed.password().is_some() || credential_query {
+            cx.push(inline_secret(u.span, "a credential in the URL"));
+        }
+    }
+}
+
+fn check_bucket(cx: &mut Lowerer, b: &Spanned<String>) {
+    let v = &b.value;
+    let ok = (3..=63).contains(&v.len())
+        && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && v.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !v.contains("..");
+    if !ok {
+        cx.push(
+            Diagnostic::new(Code::InvalidName, b.span, format!("{v:?} is not a valid S3 bucket name"), "invalid bucket name")
+                .help("bucket names are 3-63 characters of lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit"),
+        );
+    }
+}

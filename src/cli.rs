@@ -1,0 +1,102 @@
+//! Command-line arguments, with help text that teaches the workflow.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Uniflow: own your customer data platform as code.
+///
+/// Describe sources, event schemas, identity rules, destinations and segments
+/// in one `uniflow.kdl` file kept in git. Uniflow checks it, formats it, and
+/// (in later versions) builds, plans and deploys a serverless pipeline from it.
+///
+/// A typical loop:
+///
+///   uniflow init my-shop        write a starter project
+///   uniflow check my-shop       find every mistake at once
+///   uniflow fmt my-shop         format it canonically
+#[derive(Debug, Parser)]
+#[command(name = "uniflow", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter project (`uniflow.kdl`) that passes `check`.
+    ///
+    /// The project is named after the directory. An existing `uniflow.kdl` is
+    /// never overwritten unless you pass --force.
+    Init {
+        /// Directory to create the project in (created if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite an existing uniflow.kdl.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a project for errors and likely mistakes, reporting all of them.
+    ///
+    /// Exit status: 0 when there are no errors (warnings are allowed), 1 when
+    /// the configuration has errors, 2 when uniflow could not run (for example
+    /// an unreadable file).
+    ///
+    /// Examples:
+    ///
+    ///   uniflow check                          ./uniflow.kdl
+    ///   uniflow check examples/shop            a project directory
+    ///   uniflow check --format json            for tools (versioned JSON)
+    ///   uniflow check --format github          annotations in GitHub Actions
+    Check {
+        /// The uniflow.kdl file, or a directory containing one.
+        #[arg(default_value = "uniflow.kdl")]
+        path: PathBuf,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// When to use colours in human output.
+        #[arg(long, value_enum, default_value_t = Color::Auto)]
+        color: Color,
+    },
+    /// Format uniflow.kdl files canonically, keeping comments.
+    ///
+    /// One node per line, four-space indents, strings in double quotes. The
+    /// result is verified to mean exactly what the input meant.
+    ///
+    /// With --check nothing is written: the command lists the files that are
+    /// not formatted and exits 1 if there are any (use it in CI).
+    Fmt {
+        /// Files, or directories containing a uniflow.kdl.
+        #[arg(default_value = "uniflow.kdl")]
+        paths: Vec<PathBuf>,
+        /// Only check; exit 1 and name the files that would change.
+        #[arg(long)]
+        check: bool,
+        /// When to use colours in diagnostics.
+        #[arg(long, value_enum, default_value_t = Color::Auto)]
+        color: Color,
+    },
+}
+
+/// Output formats of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Annotated source snippets, for people.
+    Human,
+    /// `{"version":1,"diagnostics":[...]}` with 1-based lines and columns.
+    Json,
+    /// GitHub Actions workflow commands (`::error file=...::message`).
+    Github,
+}
+
+/// Colour choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// Colour when writing to a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}

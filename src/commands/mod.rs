@@ -1,0 +1,55 @@
+//! One module per subcommand; each returns an [`ExitStatus`].
+
+mod check;
+mod fmt;
+mod init;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::ExitStatus;
+use crate::cli::{Cli, Color, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    match cli.command {
+        Command::Init { dir, force } => init::run(&dir, force),
+        Command::Check {
+            path,
+            format,
+            color,
+        } => check::run(&path, format, use_color(color)),
+        Command::Fmt {
+            paths,
+            check,
+            color,
+        } => fmt::run(&paths, check, use_color(color)),
+    }
+}
+
+/// A project path: a file, or a directory holding `uniflow.kdl`.
+pub fn resolve(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("uniflow.kdl")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Reads a project file with a message that says which file and why.
+pub fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn use_color(choice: Color) -> bool {
+    match choice {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stderr().is_terminal()
+        }
+    }
+}
