@@ -15,8 +15,16 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///   uniflow init my-shop        write a starter project
 ///   uniflow check my-shop       find every mistake at once
 ///   uniflow fmt my-shop         format it canonically
+///
+/// The language reference is compiler/LANGUAGE.md in the uniflow repository.
 #[derive(Debug, Parser)]
-#[command(name = "uniflow", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "uniflow",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    verbatim_doc_comment
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -37,6 +45,7 @@ pub enum Command {
         force: bool,
     },
     /// Check a project for errors and likely mistakes, reporting all of them.
+    #[command(verbatim_doc_comment)]
     ///
     /// Exit status: 0 when there are no errors (warnings are allowed), 1 when
     /// the configuration has errors, 2 when uniflow could not run (for example

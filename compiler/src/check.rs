@@ -20,12 +20,22 @@ pub(crate) fn check(config: &Config) -> Vec<Diagnostic> {
 
     for d in &config.destinations {
         for e in d.events.iter().flatten() {
-            unknown_event(&mut out, e, &event_names, &format!("destination `{}`", d.name.value));
+            unknown_event(
+                &mut out,
+                e,
+                &event_names,
+                &format!("destination `{}`", d.name.value),
+            );
         }
     }
     for s in &config.segments {
         for e in &s.from {
-            unknown_event(&mut out, e, &event_names, &format!("segment `{}`", s.name.value));
+            unknown_event(
+                &mut out,
+                e,
+                &event_names,
+                &format!("segment `{}`", s.name.value),
+            );
         }
         for target in &s.sync_to {
             if !destination_names.contains(&target.destination.value.as_str()) {
@@ -33,10 +43,17 @@ pub(crate) fn check(config: &Config) -> Vec<Diagnostic> {
                     Diagnostic::new(
                         Code::UnknownDestination,
                         target.destination.span,
-                        format!("segment `{}` syncs to `{}`, which is not a declared destination", s.name.value, target.destination.value),
+                        format!(
+                            "segment `{}` syncs to `{}`, which is not a declared destination",
+                            s.name.value, target.destination.value
+                        ),
                         "unknown destination",
                     )
-                    .help(unknown_help(&target.destination.value, &destination_names, "declare it with `destination \"NAME\" kind=\"webhook\" { ... }`")),
+                    .help(unknown_help(
+                        &target.destination.value,
+                        &destination_names,
+                        "declare it with `destination \"NAME\" kind=\"webhook\" { ... }`",
+                    )),
                 );
             }
             if !identifier_names.contains(&target.identifier.value.as_str()) {
@@ -44,10 +61,17 @@ pub(crate) fn check(config: &Config) -> Vec<Diagnostic> {
                     Diagnostic::new(
                         Code::UnknownIdentifier,
                         target.identifier.span,
-                        format!("members are synced by `{}`, which is not an identity identifier", target.identifier.value),
+                        format!(
+                            "members are synced by `{}`, which is not an identity identifier",
+                            target.identifier.value
+                        ),
                         "unknown identifier",
                     )
-                    .help(unknown_help(&target.identifier.value, &identifier_names, "declare it in `identity { identifier ... }`")),
+                    .help(unknown_help(
+                        &target.identifier.value,
+                        &identifier_names,
+                        "declare it in `identity { identifier ... }`",
+                    )),
                 );
             }
         }
@@ -71,7 +95,10 @@ pub(crate) fn check(config: &Config) -> Vec<Diagnostic> {
         }
     }
     for e in &config.events {
-        let delivered = config.destinations.iter().any(|d| d.receives(&e.name.value));
+        let delivered = config
+            .destinations
+            .iter()
+            .any(|d| d.receives(&e.name.value));
         let segmented = config
             .segments
             .iter()
@@ -102,7 +129,11 @@ fn unknown_event(out: &mut Vec<Diagnostic>, e: &Spanned<String>, events: &[&str]
             format!("{who} names event `{}`, which is not declared", e.value),
             "unknown event",
         )
-        .help(unknown_help(&e.value, events, &format!("declare it with `event \"{}\" {{ ... }}`", e.value))),
+        .help(unknown_help(
+            &e.value,
+            events,
+            &format!("declare it with `event \"{}\" {{ ... }}`", e.value),
+        )),
     );
 }
 

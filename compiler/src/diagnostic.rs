@@ -293,7 +293,11 @@ pub fn summary(file: &str, errors: usize, warnings: usize) -> String {
         (0, 0) => format!("{file}: no problems found"),
         (0, w) => format!("{file}: {}, no errors", plural(w, "warning")),
         (e, 0) => format!("{file}: {}", plural(e, "error")),
-        (e, w) => format!("{file}: {} and {}", plural(e, "error"), plural(w, "warning")),
+        (e, w) => format!(
+            "{file}: {} and {}",
+            plural(e, "error"),
+            plural(w, "warning")
+        ),
     }
 }
 
@@ -464,7 +468,9 @@ pub fn render_github(file: &str, source: &str, diagnostics: &[Diagnostic]) -> St
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {

@@ -3,8 +3,10 @@
 //! One node per line, four-space indentation, strings always in double quotes,
 //! numbers as written, comments kept where they were (own-line comments above
 //! their node, end-of-line comments at the end of their line), at most one
-//! blank line in a row. The output is parsed again and compared with the
-//! input, ignoring layout, so `fmt` can never change what a file means.
+//! blank line in a row, LF line endings. The output is parsed again and
+//! compared with the input, ignoring layout, and its comments are compared
+//! with the input's, so `fmt` can never change what a file means or drop a
+//! comment.
 
 use kdl::{KdlDocument, KdlEntry, KdlIdentifier, KdlNode, KdlValue};
 
@@ -24,8 +26,17 @@ pub enum FormatError {
 
 /// Formats `source` canonically.
 pub fn format(source: &str) -> Result<String, FormatError> {
+    // Syntax errors are reported against the text as the user wrote it.
+    syntax::parse(source).map_err(FormatError::Syntax)?;
+    let normalized = normalize_newlines(source);
+    let source = normalized.as_str();
     let doc = syntax::parse(source).map_err(FormatError::Syntax)?;
-    let mut p = Printer::default();
+    let mut p = Printer {
+        source,
+        lines: Vec::new(),
+        at_line_start: true,
+        indent: 0,
+    };
     p.document(&doc, 0, true);
     let out = p.finish();
     let reparsed = KdlDocument::parse_v2(&out).map_err(|e| {
@@ -43,11 +54,30 @@ pub fn format(source: &str) -> Result<String, FormatError> {
                 .to_owned(),
         ));
     }
+    if comments(source) != comments(&out) {
+        return Err(FormatError::Internal(
+            "formatting would lose or alter a comment; please report this with the file".to_owned(),
+        ));
+    }
     Ok(out)
 }
 
-#[derive(Default)]
-struct Printer {
+/// Every KDL newline (CRLF, CR, NEL, FF, LS, PS) as LF. KDL strings cannot
+/// hold a literal newline except multi-line strings, whose newlines the
+/// spec normalises to LF anyway, so this never changes a value. Also drops
+/// a leading byte-order mark.
+fn normalize_newlines(text: &str) -> String {
+    // A byte-order mark means nothing in UTF-8; the canonical file has none.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.replace("\r\n", "\n").replace(
+        ['\r', '\u{85}', '\u{b}', '\u{c}', '\u{2028}', '\u{2029}'],
+        "\n",
+    )
+}
+
+struct Printer<'s> {
+    /// The text being formatted, for what the KDL tree does not keep.
+    source: &'s str,
     lines: Vec<String>,
     /// Whether the last thing printed ended its line in the source
     /// (so the next leading trivia starts on a fresh line).
@@ -58,7 +88,7 @@ struct Printer {
 
 const INDENT: &str = "    ";
 
-impl Printer {
+impl Printer<'_> {
     fn finish(mut self) -> String {
         while self.lines.last().is_some_and(|l| l.is_empty()) {
             self.lines.pop();
@@ -78,7 +108,11 @@ impl Printer {
     }
 
     fn blank(&mut self) {
-        if self.lines.last().is_some_and(|l| !l.is_empty() && !l.ends_with('{')) {
+        if self
+            .lines
+            .last()
+            .is_some_and(|l| !l.is_empty() && !l.ends_with('{'))
+        {
             self.lines.push(String::new());
         }
     }
@@ -167,12 +201,25 @@ impl Printer {
 
     fn node(&mut self, node: &KdlNode, indent: usize) {
         let fmt = node.format();
+        if needs_verbatim(node) {
+            self.verbatim(node);
+            return;
+        }
         let mut text = String::new();
         let mut eol_comments: Vec<String> = Vec::new();
         if let Some(ty) = node.ty() {
+            let empty = kdl::KdlNodeFormat::default();
+            let f = fmt.unwrap_or(&empty);
             text.push('(');
+            text.push_str(&pieces(&f.before_ty_name, &mut eol_comments));
             text.push_str(&ident(ty));
+            let after = pieces(&f.after_ty_name, &mut eol_comments);
+            if !after.is_empty() {
+                text.push(' ');
+                text.push_str(after.trim_end());
+            }
             text.push(')');
+            text.push_str(&pieces(&f.after_ty, &mut eol_comments));
         }
         text.push_str(&ident(node.name()));
         for entry in node.entries() {
@@ -180,7 +227,7 @@ impl Printer {
                 inline(&f.leading, &mut text, &mut eol_comments);
             }
             text.push(' ');
-            text.push_str(&entry_text(entry));
+            text.push_str(&entry_text(entry, &mut eol_comments));
             if let Some(f) = entry.format() {
                 inline(&f.trailing, &mut text, &mut eol_comments);
             }
@@ -191,6 +238,7 @@ impl Printer {
         match node.children() {
             Some(children) if is_empty_block(children) => {
                 text.push_str(" {}");
+                eol_comments.extend(self.comment_after_block(node));
                 self.end_node(text, fmt, &mut eol_comments);
             }
             Some(children) => {
@@ -203,7 +251,12 @@ impl Printer {
                 self.push_line(&text);
                 self.document(children, indent + 1, false);
                 self.indent = indent;
-                self.push_line("}");
+                let mut close = "}".to_owned();
+                if let Some(comment) = self.comment_after_block(node) {
+                    close.push(' ');
+                    close.push_str(&comment);
+                }
+                self.push_line(&close);
                 self.end_node(String::new(), fmt, &mut eol_comments);
             }
             None => self.end_node(text, fmt, &mut eol_comments),
@@ -239,6 +292,135 @@ impl Printer {
         }
         self.push_line(&text);
     }
+}
+
+impl Printer<'_> {
+    /// A comment on the same line after a block's closing `}`, which the KDL
+    /// tree does not keep: read it from the source.
+    fn comment_after_block(&self, node: &KdlNode) -> Option<String> {
+        let term = node.format().map(|f| f.terminator.as_str()).unwrap_or("");
+        if term.contains("//") || term.contains("/*") {
+            return None;
+        }
+        let span = node.span();
+        let text = self.source.get(span.offset()..span.offset() + span.len())?;
+        let brace = span.offset() + text.rfind('}')?;
+        let rest = &self.source[brace + 1..];
+        let line = &rest[..rest.find('\n').unwrap_or(rest.len())];
+        let line = line.trim_start().trim_start_matches(';').trim();
+        (line.starts_with("//") || line.starts_with("/*")).then(|| line.to_owned())
+    }
+
+    /// Prints a node as written, re-indented: for the rare layouts the
+    /// canonical printer cannot reproduce (a multi-line slashdashed block in
+    /// the middle of a node).
+    fn verbatim(&mut self, node: &KdlNode) {
+        let span = node.span();
+        let start = span.offset();
+        let text = self
+            .source
+            .get(start..start + span.len())
+            .unwrap_or("")
+            .trim_end();
+        let line_start = self.source[..start].rfind('\n').map_or(0, |i| i + 1);
+        let base = self.source[line_start..start].chars().count();
+        for (i, line) in text.split('\n').enumerate() {
+            let line = line.trim_end();
+            if i == 0 {
+                self.push_line(line);
+                continue;
+            }
+            let strip = line
+                .chars()
+                .take(base)
+                .take_while(|c| c.is_whitespace())
+                .map(char::len_utf8)
+                .sum::<usize>();
+            let rest = &line[strip..];
+            if rest.is_empty() {
+                self.lines.push(String::new());
+            } else {
+                self.push_line(rest);
+            }
+        }
+        let term = node.format().map(|f| f.terminator.as_str()).unwrap_or("\n");
+        let comment = term.trim().trim_start_matches(';').trim();
+        if !comment.is_empty() {
+            self.append(comment);
+        }
+        if let Some(c) = node.children().and(self.comment_after_block(node)) {
+            self.append(&c);
+        }
+        self.at_line_start = term.contains('\n') || term.is_empty();
+    }
+}
+
+/// Whether a node has a multi-line slashdashed part inside it.
+fn needs_verbatim(node: &KdlNode) -> bool {
+    let multi = |t: &str| t.contains("/-") && t.contains('\n');
+    node.entries().iter().any(|e| {
+        e.format()
+            .is_some_and(|f| multi(&f.leading) || multi(&f.trailing))
+    }) || node
+        .format()
+        .is_some_and(|f| multi(&f.before_children) || multi(&f.before_terminator))
+}
+
+/// Every comment in a KDL text, whitespace collapsed, sorted: formatting must
+/// keep this list unchanged.
+fn comments(text: &str) -> Vec<String> {
+    let b = text.as_bytes();
+    let at = |i: usize, pat: &[u8]| b[i..].starts_with(pat);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if at(i, b"//") {
+            let end = b[i..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(b.len(), |e| i + e);
+            out.push(collapse(&text[i..end]));
+            i = end;
+        } else if at(i, b"/*") {
+            let end = block_comment_end(text, i);
+            out.push(collapse(&text[i..end]));
+            i = end;
+        } else if b[i] == b'#' && matches!(b.get(i + 1), Some(b'#' | b'"')) {
+            // A raw string: #"..."#, ##"..."##, #"""..."""#.
+            let hashes = b[i..].iter().take_while(|&&c| c == b'#').count();
+            if b.get(i + hashes) != Some(&b'"') {
+                i += hashes;
+                continue;
+            }
+            let mut close = vec![b'"'];
+            close.extend(std::iter::repeat_n(b'#', hashes));
+            let from = i + hashes + 1;
+            i = b[from..]
+                .windows(close.len())
+                .position(|w| w == close.as_slice())
+                .map_or(b.len(), |e| from + e + close.len());
+        } else if b[i] == b'"' {
+            let multi = at(i, b"\"\"\"");
+            i += if multi { 3 } else { 1 };
+            while i < b.len() {
+                if b[i] == b'\\' {
+                    i += 2;
+                } else if multi && at(i, b"\"\"\"") {
+                    i += 3;
+                    break;
+                } else if !multi && b[i] == b'"' {
+                    i += 1;
+                    break;
+                } else {
+                    i += 1;
+                }
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out.sort();
+    out
 }
 
 fn is_empty_block(doc: &KdlDocument) -> bool {
@@ -291,9 +473,18 @@ fn inline(trivia: &str, text: &mut String, eol: &mut Vec<String>) {
                     _ => i += 1,
                 }
             }
-            let end = i.min(trivia.len());
+            let mut end = i.min(trivia.len());
+            while !trivia.is_char_boundary(end) {
+                end += 1;
+            }
+            i = end;
+            let run = &trivia[start..end];
             text.push(' ');
-            text.push_str(&collapse(trivia.get(start..end).unwrap_or("")));
+            if run.contains('\n') {
+                text.push_str(&collapse(run));
+            } else {
+                text.push_str(run);
+            }
         }
     }
 }
@@ -331,24 +522,55 @@ fn ident(id: &KdlIdentifier) -> String {
 
 fn quote_if_needed(s: &str) -> String {
     let bare = !s.is_empty()
-        && s
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '$' | '+' | '*' | '!' | '?'))
+        && s.chars().all(|c| {
+            c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '$' | '+' | '*' | '!' | '?')
+        })
         && !s.starts_with(|c: char| c.is_ascii_digit())
         && !matches!(s, "true" | "false" | "null" | "inf" | "nan");
     if bare { s.to_owned() } else { quote(s) }
 }
 
-fn entry_text(entry: &KdlEntry) -> String {
+/// The comments in a piece of trivia inside an entry or a type annotation,
+/// each followed by a space (`"/* c */ "`); `//` comments go to `eol`.
+fn pieces(trivia: &str, eol: &mut Vec<String>) -> String {
+    let mut text = String::new();
+    inline(trivia, &mut text, eol);
+    if text.is_empty() {
+        text
+    } else {
+        format!("{} ", text.trim_start())
+    }
+}
+
+fn entry_text(entry: &KdlEntry, eol: &mut Vec<String>) -> String {
     let mut out = String::new();
+    let empty = kdl::KdlEntryFormat::default();
+    let f = entry.format().unwrap_or(&empty);
     if let Some(name) = entry.name() {
         out.push_str(&ident(name));
+        let after_key = pieces(&f.after_key, eol);
+        if !after_key.is_empty() {
+            out.push(' ');
+            out.push_str(&after_key);
+        }
         out.push('=');
+        let after_eq = pieces(&f.after_eq, eol);
+        if !after_eq.is_empty() {
+            out.push(' ');
+            out.push_str(&after_eq);
+        }
     }
     if let Some(ty) = entry.ty() {
         out.push('(');
+        out.push_str(&pieces(&f.before_ty_name, eol));
         out.push_str(&ident(ty));
+        let after = pieces(&f.after_ty_name, eol);
+        if !after.is_empty() {
+            out.push(' ');
+            out.push_str(after.trim_end());
+        }
         out.push(')');
+        out.push_str(&pieces(&f.after_ty, eol));
     }
     let repr = entry.format().map(|f| f.value_repr.as_str()).unwrap_or("");
     match entry.value() {
@@ -385,7 +607,12 @@ pub(crate) fn quote(s: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            c if c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}') => {
+            c if c.is_control()
+                || matches!(
+                    c,
+                    '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}'
+                ) =>
+            {
                 out.push_str(&format!("\\u{{{:x}}}", c as u32));
             }
             c => out.push(c),
@@ -470,6 +697,30 @@ mod tests {
     #[test]
     fn escapes_strings() {
         check("n \"a\\tb\\\"c\"\n", "n \"a\\tb\\\"c\"\n");
+    }
+
+    #[test]
+    fn keeps_comments_after_closing_braces() {
+        check(
+            "a {\n    b 1\n} // after a\nc {\n} /* empty */\n",
+            "a {\n    b 1\n} // after a\nc {} /* empty */\n",
+        );
+    }
+
+    #[test]
+    fn multiline_slashdash_blocks_stay_as_written() {
+        check(
+            "  p \"h\" type=\"object\" /-{\n      property \"x\" // old\n  }\n",
+            "p \"h\" type=\"object\" /-{\n    property \"x\" // old\n}\n",
+        );
+    }
+
+    #[test]
+    fn comment_list_ignores_strings() {
+        assert_eq!(
+            comments("a \"// no\" #\"/* no */\"# // yes\n/* and\n   this */"),
+            vec!["/* and this */".to_owned(), "// yes".to_owned()]
+        );
     }
 
     #[test]

@@ -197,8 +197,6 @@ impl ObjectDecl {
 pub struct PropertyDecl {
     /// The key.
     pub name: Spanned<String>,
-    /// What it means.
-    pub description: Option<String>,
     /// Must be present (it may still be `null` when nullable).
     pub required: bool,
     /// The value's schema.
@@ -236,6 +234,8 @@ pub struct SchemaDecl {
     pub items: Option<Box<SchemaDecl>>,
     /// Personal data.
     pub pii: bool,
+    /// What the value means.
+    pub description: Option<String>,
 }
 
 impl SchemaDecl {
@@ -256,6 +256,7 @@ impl SchemaDecl {
         s.values = self.values.iter().map(|v| v.value.clone()).collect();
         s.items = self.items.as_ref().map(|i| Box::new(i.to_schema()));
         s.pii = self.pii;
+        s.description = self.description.clone();
         s
     }
 }

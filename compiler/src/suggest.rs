@@ -25,7 +25,7 @@ where
 }
 
 /// A help line: "did you mean `x`?" or, failing that, the list of choices.
-pub fn help_for<'a>(input: &str, candidates: &[&'a str], noun: &str) -> Option<String> {
+pub fn help_for(input: &str, candidates: &[&str], noun: &str) -> Option<String> {
     if let Some(best) = did_you_mean(input, candidates.iter().copied()) {
         return Some(format!("did you mean `{best}`?"));
     }

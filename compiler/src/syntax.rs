@@ -14,12 +14,19 @@ pub fn parse(source: &str) -> Result<KdlDocument, Vec<Diagnostic>> {
             .iter()
             .map(|d| {
                 let span = clamp(Span::from(d.span), source);
-                let message = d
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| "invalid KDL syntax".to_owned());
+                let text = source.get(span.start..span.end).unwrap_or("");
+                let keyword = matches!(text, "true" | "false" | "null");
+                let message = if keyword {
+                    format!("bare `{text}` is not a value in KDL v2")
+                } else {
+                    d.message
+                        .clone()
+                        .unwrap_or_else(|| "invalid KDL syntax".to_owned())
+                };
                 let label = d.label.clone().unwrap_or_else(|| "here".to_owned());
-                let help = d.help.clone().unwrap_or_else(|| {
+                let keyword_help =
+                    keyword.then(|| format!("write `#{text}`, with a `#`, or \"{text}\" for a string"));
+                let help = keyword_help.or_else(|| d.help.clone()).unwrap_or_else(|| {
                     "see https://kdl.dev for KDL v2 syntax: strings in double quotes, booleans as #true/#false, blocks in { }".to_owned()
                 });
                 Diagnostic::new(Code::KdlSyntax, span, message, label).help(help)

@@ -51,7 +51,9 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     let mut total: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("expected a number at {rest:?}"));
         }
@@ -87,7 +89,7 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 /// Formats seconds the way a user would write them (`86400` -> `1d`).
 pub fn format_duration(secs: u64) -> String {
     for (unit, scale) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
-        if secs != 0 && secs % scale == 0 {
+        if secs != 0 && secs.is_multiple_of(scale) {
             return format!("{}{unit}", secs / scale);
         }
     }
@@ -154,7 +156,11 @@ pub fn check_origin(text: &str) -> Result<(), String> {
         return Err("it has no host".to_owned());
     }
     let bare = text.trim_end_matches('/');
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || bare.len() + 1 < text.len() {
+    if url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || bare.len() + 1 < text.len()
+    {
         return Err("an origin has no path, query or fragment".to_owned());
     }
     Ok(())
@@ -181,7 +187,9 @@ pub fn check_path(path: &str) -> Result<(), String> {
     let rest: Vec<&str> = parts.collect();
     let needs_key = matches!(root, "traits" | "context" | "properties");
     if needs_key && rest.is_empty() {
-        return Err(format!("`{root}` is an object; name a field in it, like `{root}.email`"));
+        return Err(format!(
+            "`{root}` is an object; name a field in it, like `{root}.email`"
+        ));
     }
     if !needs_key && !rest.is_empty() {
         return Err(format!("`{root}` is a string and has no fields"));

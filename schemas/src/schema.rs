@@ -234,6 +234,9 @@ pub struct Schema {
     /// The value is personal data.
     #[serde(default, skip_serializing_if = "is_false")]
     pub pii: bool,
+    /// What the value means, for generated docs and JSON Schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 impl Schema {
@@ -255,6 +258,7 @@ impl Schema {
             unknown_keys: UnknownKeys::Strip,
             items: None,
             pii: false,
+            description: None,
         }
     }
 }

@@ -25,7 +25,9 @@ pub fn run(paths: &[PathBuf], check: bool, color: bool) -> anyhow::Result<ExitSt
                     color,
                     ..HumanOptions::default()
                 };
-                stderr.write_all(diagnostic::render_human(&name, &source, &diags, options).as_bytes())?;
+                stderr.write_all(
+                    diagnostic::render_human(&name, &source, &diags, options).as_bytes(),
+                )?;
                 status = worst(status, ExitStatus::Failure);
                 continue;
             }

@@ -158,35 +158,57 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
             "function" => Some(Kind::Lambda),
             _ => None,
         };
-        if let (Some(needed), Some(actual)) = (applies, &kind) {
-            if needed != actual.value {
-                let needed_kw = KINDS.iter().find(|(_, k)| *k == needed).map_or("", |(n, _)| n);
-                let actual_kw = KINDS.iter().find(|(_, k)| *k == actual.value).map_or("", |(n, _)| n);
-                cx.push(
-                    Diagnostic::new(
-                        Code::NotApplicable,
-                        name_span(child),
-                        format!("`{setting}` is a setting of {needed_kw} destinations, not {actual_kw}"),
-                        "not applicable",
-                    )
-                    .with_label(actual.span, format!("this destination is {actual_kw}"))
-                    .help(format!("remove `{setting}`, or change the kind to `{needed_kw}`")),
-                );
-                continue;
-            }
+        if let (Some(needed), Some(actual)) = (applies, &kind)
+            && needed != actual.value
+        {
+            let needed_kw = KINDS
+                .iter()
+                .find(|(_, k)| *k == needed)
+                .map_or("", |(n, _)| n);
+            let actual_kw = KINDS
+                .iter()
+                .find(|(_, k)| *k == actual.value)
+                .map_or("", |(n, _)| n);
+            cx.push(
+                Diagnostic::new(
+                    Code::NotApplicable,
+                    name_span(child),
+                    format!(
+                        "`{setting}` is a setting of {needed_kw} destinations, not {actual_kw}"
+                    ),
+                    "not applicable",
+                )
+                .with_label(actual.span, format!("this destination is {actual_kw}"))
+                .help(format!(
+                    "remove `{setting}`, or change the kind to `{needed_kw}`"
+                )),
+            );
+            continue;
         }
         match setting {
             "url" => {
                 if cx.once(&mut seen.url, child, "destination") {
-                    let e = cx.setting(child, &string_setting("url", "url \"https://hooks.example.com/uniflow\""));
-                    url = cx.string(e, "the URL").inspect(|u| check_webhook_url(cx, u));
+                    let e = cx.setting(
+                        child,
+                        &string_setting("url", "url \"https://hooks.example.com/uniflow\""),
+                    );
+                    url = cx
+                        .string(e, "the URL")
+                        .inspect(|u| check_webhook_url(cx, u));
                 }
             }
             "timeout" => {
                 if cx.once(&mut seen.timeout, child, "destination") {
                     let e = cx.setting(child, &string_setting("timeout", "timeout \"10s\""));
                     timeout = cx.duration(e, "the timeout").and_then(|t| {
-                        in_range(cx, t, 1, 900, "the timeout", "a connector runs at most 15 minutes")
+                        in_range(
+                            cx,
+                            t,
+                            1,
+                            900,
+                            "the timeout",
+                            "a connector runs at most 15 minutes",
+                        )
                     });
                 }
             }
@@ -204,7 +226,10 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
             }
             "prefix" => {
                 if cx.once(&mut seen.prefix, child, "destination") {
-                    let e = cx.setting(child, &string_setting("prefix", "prefix \"uniflow/events/\""));
+                    let e = cx.setting(
+                        child,
+                        &string_setting("prefix", "prefix \"uniflow/events/\""),
+                    );
                     prefix = cx.string(e, "the prefix");
                 }
             }
@@ -216,7 +241,10 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
             }
             "function" => {
                 if cx.once(&mut seen.function, child, "destination") {
-                    let e = cx.setting(child, &string_setting("function", "function \"acme-enrich\""));
+                    let e = cx.setting(
+                        child,
+                        &string_setting("function", "function \"acme-enrich\""),
+                    );
                     function = cx.nonempty_string(e, "the function");
                 }
             }
@@ -233,8 +261,13 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
             }
             "filter" => {
                 if cx.once(&mut seen.filter, child, "destination") {
-                    let e = cx.setting(child, &string_setting("filter", "filter \"properties.revenue > 100\""));
-                    filter = cx.string(e, "the filter").and_then(|f| nonempty_condition(cx, f, "filter"));
+                    let e = cx.setting(
+                        child,
+                        &string_setting("filter", "filter \"properties.revenue > 100\""),
+                    );
+                    filter = cx
+                        .string(e, "the filter")
+                        .and_then(|f| nonempty_condition(cx, f, "filter"));
                 }
             }
             "retry" => {
@@ -247,7 +280,14 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
                         retry.backoff = b.value;
                     }
                     if let Some(m) = cx.duration(e.prop("max-age"), "`max-age`").and_then(|m| {
-                        in_range(cx, m, 60, MAX_AGE_SECS, "`max-age`", "the queue keeps a message at most 14 days")
+                        in_range(
+                            cx,
+                            m,
+                            60,
+                            MAX_AGE_SECS,
+                            "`max-age`",
+                            "the queue keeps a message at most 14 days",
+                        )
                     }) {
                         retry.max_age_secs = m.value;
                     }
@@ -259,11 +299,20 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
                     if let Some(n) = cx.integer(e.prop("max-events"), "`max-events`", 1, 10_000) {
                         batch.max_events = n.value as u32;
                     }
-                    if let Some(n) = cx.integer(e.prop("max-bytes"), "`max-bytes`", 1024, 6 * 1024 * 1024) {
+                    if let Some(n) =
+                        cx.integer(e.prop("max-bytes"), "`max-bytes`", 1024, 6 * 1024 * 1024)
+                    {
                         batch.max_bytes = n.value as u64;
                     }
                     if let Some(w) = cx.duration(e.prop("max-wait"), "`max-wait`").and_then(|w| {
-                        in_range(cx, w, 0, 300, "`max-wait`", "an event waits at most 5 minutes for its batch")
+                        in_range(
+                            cx,
+                            w,
+                            0,
+                            300,
+                            "`max-wait`",
+                            "an event waits at most 5 minutes for its batch",
+                        )
                     }) {
                         batch.max_wait_secs = w.value;
                     }
@@ -337,8 +386,15 @@ pub(super) fn nonempty_condition(
 ) -> Option<Spanned<String>> {
     if cond.value.trim().is_empty() {
         cx.push(
-            Diagnostic::new(Code::EmptyCondition, cond.span, format!("the `{what}` condition is empty"), "empty")
-                .help(format!("write a SQL condition like \"properties.revenue > 100\", or remove `{what}`")),
+            Diagnostic::new(
+                Code::EmptyCondition,
+                cond.span,
+                format!("the `{what}` condition is empty"),
+                "empty",
+            )
+            .help(format!(
+                "write a SQL condition like \"properties.revenue > 100\", or remove `{what}`"
+            )),
         );
         return None;
     }
@@ -366,7 +422,7 @@ fn in_range(
                 ),
                 "out of range",
             )
-            .help(format!("{why}")),
+            .help(why.to_owned()),
         );
         return None;
     }
@@ -380,12 +436,19 @@ fn lower_secret(cx: &mut Lowerer, node: &KdlNode, shape: &Shape, what: &str) -> 
         return None;
     }
     match e.prop("from") {
-        Some(f) => cx.string(Some(f), "`from`").and_then(|r| parse_secret_ref(cx, r)),
+        Some(f) => cx
+            .string(Some(f), "`from`")
+            .and_then(|r| parse_secret_ref(cx, r)),
         None => {
             if e.args.is_empty() {
                 cx.push(
-                    Diagnostic::new(Code::MissingSetting, name_span(node), format!("{what} needs `from`"), "no `from`")
-                        .help("reference the secret: `from=\"ssm:/acme/crm-secret\"`"),
+                    Diagnostic::new(
+                        Code::MissingSetting,
+                        name_span(node),
+                        format!("{what} needs `from`"),
+                        "no `from`",
+                    )
+                    .help("reference the secret: `from=\"ssm:/acme/crm-secret\"`"),
                 );
             }
             None
@@ -435,7 +498,10 @@ fn lower_header(cx: &mut Lowerer, node: &KdlNode) -> Option<Header> {
     let value = match (e.prop("value"), e.prop("from")) {
         (Some(v), None) => {
             if is_secret {
-                cx.push(inline_secret(v.span().into(), &format!("the `{}` header", name.value)));
+                cx.push(inline_secret(
+                    v.span().into(),
+                    &format!("the `{}` header", name.value),
+                ));
                 return None;
             }
             HeaderValue::Literal(cx.string(Some(v), "the header value")?.value)
@@ -446,15 +512,25 @@ fn lower_header(cx: &mut Lowerer, node: &KdlNode) -> Option<Header> {
         }
         (Some(v), Some(_)) => {
             cx.push(
-                Diagnostic::new(Code::DuplicateSetting, v.span().into(), "a header has `value` or `from`, not both", "both given")
-                    .help("use `value=` for a plain value, `from=` for a secret reference"),
+                Diagnostic::new(
+                    Code::DuplicateSetting,
+                    v.span().into(),
+                    "a header has `value` or `from`, not both",
+                    "both given",
+                )
+                .help("use `value=` for a plain value, `from=` for a secret reference"),
             );
             return None;
         }
         (None, None) => {
             cx.push(
-                Diagnostic::new(Code::MissingSetting, name.span, format!("header `{}` has no value", name.value), "no value")
-                    .help("add `value=\"...\"`, or `from=\"ssm:/...\"` for a secret"),
+                Diagnostic::new(
+                    Code::MissingSetting,
+                    name.span,
+                    format!("header `{}` has no value", name.value),
+                    "no value",
+                )
+                .help("add `value=\"...\"`, or `from=\"ssm:/...\"` for a secret"),
             );
             return None;
         }
@@ -465,7 +541,10 @@ fn lower_header(cx: &mut Lowerer, node: &KdlNode) -> Option<Header> {
 fn check_webhook_url(cx: &mut Lowerer, u: &Spanned<String>) {
     let local = url::Url::parse(&u.value)
         .ok()
-        .and_then(|p| p.host_str().map(|h| matches!(h, "localhost" | "127.0.0.1" | "[::1]")))
+        .and_then(|p| {
+            p.host_str()
+                .map(|h| matches!(h, "localhost" | "127.0.0.1" | "[::1]"))
+        })
         .unwrap_or(false);
     if let Err(why) = values::check_url(&u.value, local) {
         cx.push(
@@ -477,7 +556,16 @@ fn check_webhook_url(cx: &mut Lowerer, u: &Spanned<String>) {
     if let Ok(parsed) = url::Url::parse(&u.value) {
         let credential_query = parsed.query_pairs().any(|(k, _)| {
             let k = k.to_ascii_lowercase();
-            ["token", "api_key", "apikey", "key", "secret", "password", "access_token"].contains(&k.as_str())
+            [
+                "token",
+                "api_key",
+                "apikey",
+                "key",
+                "secret",
+                "password",
+                "access_token",
+            ]
+            .contains(&k.as_str())
         });
         if !parsed.username().is_empty() || parsed.password().is_some() || credential_query {
             cx.push(inline_secret(u.span, "a credential in the URL"));
@@ -488,7 +576,8 @@ fn check_webhook_url(cx: &mut Lowerer, u: &Spanned<String>) {
 fn check_bucket(cx: &mut Lowerer, b: &Spanned<String>) {
     let v = &b.value;
     let ok = (3..=63).contains(&v.len())
-        && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && v.starts_with(|c: char| c.is_ascii_alphanumeric())
         && v.ends_with(|c: char| c.is_ascii_alphanumeric())
         && !v.contains("..");

@@ -132,7 +132,12 @@ pub(super) fn lower_event(cx: &mut Lowerer, node: &KdlNode) -> Option<Event> {
     let entries = cx.entries(node, &EVENT);
     let name = cx.nonempty_string(entries.arg(0), "the event name");
     let version = cx
-        .integer(entries.prop("version"), "the event version", 1, i128::from(u32::MAX))
+        .integer(
+            entries.prop("version"),
+            "the event version",
+            1,
+            i128::from(u32::MAX),
+        )
         .map_or(1, |v| v.value as u32);
     let mut description = None;
     let mut seen_description = None;
@@ -143,13 +148,22 @@ pub(super) fn lower_event(cx: &mut Lowerer, node: &KdlNode) -> Option<Event> {
         match child.name().value() {
             "description" => {
                 if cx.once(&mut seen_description, child, "event") {
-                    let e = cx.setting(child, &string_setting("description", "description \"A customer finished checkout\""));
+                    let e = cx.setting(
+                        child,
+                        &string_setting(
+                            "description",
+                            "description \"A customer finished checkout\"",
+                        ),
+                    );
                     description = cx.string(e, "the description").map(|d| d.value);
                 }
             }
             "unknown-keys" => {
                 if cx.once(&mut seen_unknown, child, "event") {
-                    let e = cx.setting(child, &string_setting("unknown-keys", "unknown-keys \"strict\""));
+                    let e = cx.setting(
+                        child,
+                        &string_setting("unknown-keys", "unknown-keys \"strict\""),
+                    );
                     if let Some(u) = cx.keyword(e, "the unknown-keys policy", UNKNOWN_KEYS) {
                         object.unknown_keys = u.value;
                         unknown_keys_span = Some(u.span);
@@ -177,12 +191,10 @@ pub(super) fn lower_trait(cx: &mut Lowerer, node: &KdlNode) -> Option<Trait> {
         .keyword(entries.prop("scope"), "the trait scope", SCOPES)
         .map_or(TraitScope::User, |s| s.value);
     let schema = lower_schema(cx, node, &entries, "trait")?;
-    let description = cx.string(entries.prop("description"), "the description");
     Some(Trait {
         scope,
         property: PropertyDecl {
             name: name?,
-            description: description.map(|d| d.value),
             required: false,
             schema,
             span: node.span().into(),
@@ -196,11 +208,9 @@ fn lower_property(cx: &mut Lowerer, node: &KdlNode) -> Option<PropertyDecl> {
     let required = cx
         .boolean(entries.prop("required"), "`required`")
         .unwrap_or(false);
-    let description = cx.string(entries.prop("description"), "the description");
     let schema = lower_schema(cx, node, &entries, "property")?;
     Some(PropertyDecl {
         name: name?,
-        description: description.map(|d| d.value),
         required,
         schema,
         span: node.span().into(),
@@ -245,7 +255,9 @@ fn lower_schema(
             None
         }
     };
-    let nullable = cx.boolean(entries.prop("nullable"), "`nullable`").unwrap_or(false);
+    let nullable = cx
+        .boolean(entries.prop("nullable"), "`nullable`")
+        .unwrap_or(false);
     let pii = cx.boolean(entries.prop("pii"), "`pii`").unwrap_or(false);
     let min = cx.number(entries.prop("min"), "`min`");
     let max = cx.number(entries.prop("max"), "`max`");
@@ -259,13 +271,23 @@ fn lower_schema(
         .map(|v| v.map(|n| n as u64));
     let pattern = cx.string(entries.prop("pattern"), "`pattern`");
     let format = cx.keyword(entries.prop("format"), "the format", FORMATS);
-    let mut unknown_keys = cx.keyword(entries.prop("unknown-keys"), "the unknown-keys policy", UNKNOWN_KEYS);
+    let mut unknown_keys = cx.keyword(
+        entries.prop("unknown-keys"),
+        "the unknown-keys policy",
+        UNKNOWN_KEYS,
+    );
     let mut values: Vec<Spanned<String>> = Vec::new();
     let mut values_span = None;
     if let Some(s) = cx.string(entries.prop("values"), "`values`") {
         values_span = Some(s.span);
-        values.extend(values::split_list(&s.value).into_iter().map(|v| Spanned::new(v.to_owned(), s.span)));
+        values.extend(
+            values::split_list(&s.value)
+                .into_iter()
+                .map(|v| Spanned::new(v.to_owned(), s.span)),
+        );
     }
+    let mut description = cx.string(entries.prop("description"), "the description");
+    let mut seen_description = entries.prop("description").map(|e| Span::from(e.span()));
     let mut object = ObjectDecl::default();
     let mut items: Option<(Span, Option<SchemaDecl>)> = None;
     let mut property_span = None;
@@ -298,12 +320,20 @@ fn lower_schema(
                 }
             }
             "description" => {
-                let e = cx.setting(child, &string_setting("description", "description \"What it means\""));
-                cx.string(e, "the description");
+                if cx.once(&mut seen_description, child, what) {
+                    let e = cx.setting(
+                        child,
+                        &string_setting("description", "description \"What it means\""),
+                    );
+                    description = cx.string(e, "the description");
+                }
             }
             "unknown-keys" => {
                 if cx.once(&mut seen_unknown, child, what) {
-                    let e = cx.setting(child, &string_setting("unknown-keys", "unknown-keys \"strict\""));
+                    let e = cx.setting(
+                        child,
+                        &string_setting("unknown-keys", "unknown-keys \"strict\""),
+                    );
                     unknown_keys = cx.keyword(e, "the unknown-keys policy", UNKNOWN_KEYS);
                 }
             }
@@ -321,21 +351,23 @@ fn lower_schema(
                 "not applicable",
             )
             .with_label(ty.span, format!("the type is {t}"))
-            .help(format!("`{setting}` applies to {applies}; remove it or change the type")),
+            .help(format!(
+                "`{setting}` applies to {applies}; remove it or change the type"
+            )),
         );
     };
     for (bound, name) in [(&min, "min"), (&max, "max"), (&multiple_of, "multiple-of")] {
-        if let Some(b) = bound {
-            if !t.is_numeric() {
-                not_applicable(cx, b.span, name, "number and integer");
-            }
+        if let Some(b) = bound
+            && !t.is_numeric()
+        {
+            not_applicable(cx, b.span, name, "number and integer");
         }
     }
     for (bound, name) in [(&min_length, "min-length"), (&max_length, "max-length")] {
-        if let Some(b) = bound {
-            if !t.has_length() {
-                not_applicable(cx, b.span, name, "string and array");
-            }
+        if let Some(b) = bound
+            && !t.has_length()
+        {
+            not_applicable(cx, b.span, name, "string and array");
         }
     }
     if let Some(p) = &pattern {
@@ -353,34 +385,39 @@ fn lower_schema(
             );
         }
     }
-    if let Some(f) = &format {
-        if t != PropertyType::String {
-            let help = if t == PropertyType::Timestamp {
-                "a timestamp is already an ISO 8601 date-time; remove `format`"
-            } else {
-                "`format` applies to string"
-            };
-            cx.push(
-                Diagnostic::new(Code::NotApplicable, f.span, format!("`format` does not apply to a {t}"), "not applicable")
-                    .with_label(ty.span, format!("the type is {t}"))
-                    .help(help),
-            );
-        }
+    if let Some(f) = &format
+        && t != PropertyType::String
+    {
+        let help = if t == PropertyType::Timestamp {
+            "a timestamp is already an ISO 8601 date-time; remove `format`"
+        } else {
+            "`format` applies to string"
+        };
+        cx.push(
+            Diagnostic::new(
+                Code::NotApplicable,
+                f.span,
+                format!("`format` does not apply to a {t}"),
+                "not applicable",
+            )
+            .with_label(ty.span, format!("the type is {t}"))
+            .help(help),
+        );
     }
-    if let Some(span) = values_span {
-        if t != PropertyType::Enum {
-            not_applicable(cx, span, "values", "enum");
-        }
+    if let Some(span) = values_span
+        && t != PropertyType::Enum
+    {
+        not_applicable(cx, span, "values", "enum");
     }
-    if let Some(span) = property_span {
-        if t != PropertyType::Object {
-            not_applicable(cx, span, "property", "object (nested properties)");
-        }
+    if let Some(span) = property_span
+        && t != PropertyType::Object
+    {
+        not_applicable(cx, span, "property", "object (nested properties)");
     }
-    if let Some(u) = &unknown_keys {
-        if t != PropertyType::Object {
-            not_applicable(cx, u.span, "unknown-keys", "object");
-        }
+    if let Some(u) = &unknown_keys
+        && t != PropertyType::Object
+    {
+        not_applicable(cx, u.span, "unknown-keys", "object");
     }
     let items = match items {
         Some((span, item)) if t != PropertyType::Array => {
@@ -390,9 +427,14 @@ fn lower_schema(
         Some((_, item)) => item,
         None if t == PropertyType::Array => {
             cx.push(
-                Diagnostic::new(Code::MissingItem, name_span(node), format!("this array {what} has no `item` schema"), "no item")
-                    .with_label(ty.span, "declared an array here")
-                    .help("add a block with the item's schema: `{ item type=\"string\" }`"),
+                Diagnostic::new(
+                    Code::MissingItem,
+                    name_span(node),
+                    format!("this array {what} has no `item` schema"),
+                    "no item",
+                )
+                .with_label(ty.span, "declared an array here")
+                .help("add a block with the item's schema: `{ item type=\"string\" }`"),
             );
             None
         }
@@ -401,23 +443,36 @@ fn lower_schema(
     if t == PropertyType::Enum {
         check_enum_values(cx, &values, values_span.unwrap_or(ty.span));
     }
-    if let (Some(lo), Some(hi)) = (&min, &max) {
-        if lo.value > hi.value {
-            contradictory(cx, "min", lo.value, lo.span, "max", hi.value, hi.span);
-        }
+    if let (Some(lo), Some(hi)) = (&min, &max)
+        && lo.value > hi.value
+    {
+        contradictory(cx, "min", lo.value, lo.span, "max", hi.value, hi.span);
     }
-    if let (Some(lo), Some(hi)) = (&min_length, &max_length) {
-        if lo.value > hi.value {
-            contradictory(cx, "min-length", lo.value as f64, lo.span, "max-length", hi.value as f64, hi.span);
-        }
+    if let (Some(lo), Some(hi)) = (&min_length, &max_length)
+        && lo.value > hi.value
+    {
+        contradictory(
+            cx,
+            "min-length",
+            lo.value as f64,
+            lo.span,
+            "max-length",
+            hi.value as f64,
+            hi.span,
+        );
     }
-    if let Some(m) = &multiple_of {
-        if m.value <= 0.0 {
-            cx.push(
-                Diagnostic::new(Code::OutOfRange, m.span, format!("`multiple-of` must be positive, not {}", m.value), "not positive")
-                    .help("use a positive step, like `multiple-of=0.01` for cents"),
-            );
-        }
+    if let Some(m) = &multiple_of
+        && m.value <= 0.0
+    {
+        cx.push(
+            Diagnostic::new(
+                Code::OutOfRange,
+                m.span,
+                format!("`multiple-of` must be positive, not {}", m.value),
+                "not positive",
+            )
+            .help("use a positive step, like `multiple-of=0.01` for cents"),
+        );
     }
     if t == PropertyType::Integer {
         for b in [&min, &max].into_iter().flatten() {
@@ -434,7 +489,12 @@ fn lower_schema(
         object_decl.unknown_keys = u.value;
     }
     if t == PropertyType::Object {
-        finish_object(cx, &object_decl, unknown_keys.as_ref().map(|u| u.span), what);
+        finish_object(
+            cx,
+            &object_decl,
+            unknown_keys.as_ref().map(|u| u.span),
+            what,
+        );
     }
     Some(SchemaDecl {
         ty,
@@ -450,14 +510,17 @@ fn lower_schema(
         object: object_decl,
         items: items.map(Box::new),
         pii,
+        description: description.map(|d| d.value),
     })
 }
 
 fn finish_object(cx: &mut Lowerer, object: &ObjectDecl, unknown_keys: Option<Span>, what: &str) {
     super::duplicates(cx, "property", object.properties.iter().map(|p| &p.name));
-    if let (UnknownKeys::Strict, true, Some(span)) =
-        (object.unknown_keys, object.properties.is_empty(), unknown_keys)
-    {
+    if let (UnknownKeys::Strict, true, Some(span)) = (
+        object.unknown_keys,
+        object.properties.is_empty(),
+        unknown_keys,
+    ) {
         cx.push(
             Diagnostic::new(
                 Code::EmptyStrictObject,
@@ -493,12 +556,25 @@ fn check_enum_values(cx: &mut Lowerer, values: &[Spanned<String>], span: Span) {
             cx.push(d);
         }
         if v.value.is_empty() {
-            cx.push(Diagnostic::new(Code::InvalidEnumValues, v.span, "an enum value must not be empty", "empty value"));
+            cx.push(Diagnostic::new(
+                Code::InvalidEnumValues,
+                v.span,
+                "an enum value must not be empty",
+                "empty value",
+            ));
         }
     }
 }
 
-fn contradictory(cx: &mut Lowerer, lo_name: &str, lo: f64, lo_span: Span, hi_name: &str, hi: f64, hi_span: Span) {
+fn contradictory(
+    cx: &mut Lowerer,
+    lo_name: &str,
+    lo: f64,
+    lo_span: Span,
+    hi_name: &str,
+    hi: f64,
+    hi_span: Span,
+) {
     cx.push(
         Diagnostic::new(
             Code::ContradictoryBounds,
@@ -507,10 +583,17 @@ fn contradictory(cx: &mut Lowerer, lo_name: &str, lo: f64, lo_span: Span, hi_nam
             format!("{lo_name} is {lo}"),
         )
         .with_label(hi_span, format!("{hi_name} is {hi}"))
-        .help(format!("swap them, or make `{lo_name}` at most `{hi_name}`")),
+        .help(format!(
+            "swap them, or make `{lo_name}` at most `{hi_name}`"
+        )),
     );
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().last().unwrap_or(s).trim().trim_start_matches("error: ").to_owned()
+    s.lines()
+        .last()
+        .unwrap_or(s)
+        .trim()
+        .trim_start_matches("error: ")
+        .to_owned()
 }

@@ -83,10 +83,7 @@ const BLOCKED: Shape = Shape {
 pub(super) fn lower(cx: &mut Lowerer, node: Option<&KdlNode>) -> Identity {
     let Some(node) = node else {
         return Identity {
-            identifiers: vec![
-                builtin("user_id", 1, 1),
-                builtin("anonymous_id", 2, 100),
-            ],
+            identifiers: vec![builtin("user_id", 1, 1), builtin("anonymous_id", 2, 100)],
             blocked: DEFAULT_BLOCKLIST.iter().map(|s| (*s).to_owned()).collect(),
         };
     };
@@ -169,8 +166,7 @@ fn lower_identifier(cx: &mut Lowerer, node: &KdlNode) -> Option<Identifier> {
     let name = cx.nonempty_string(e.arg(0), "the identifier name");
     if let Some(n) = &name {
         let ok = n.value.starts_with(|c: char| c.is_ascii_lowercase())
-            && n
-                .value
+            && n.value
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !ok {
@@ -185,26 +181,26 @@ fn lower_identifier(cx: &mut Lowerer, node: &KdlNode) -> Option<Identifier> {
             );
         }
     }
-    let from = cx.string(e.prop("from"), "`from`").and_then(|f| {
-        match values::check_path(&f.value) {
-            Ok(()) => Some(f),
-            Err(why) => {
-                cx.push(
-                    Diagnostic::new(
-                        Code::InvalidPath,
-                        f.span,
-                        format!("{:?} is not a field of an event: {why}", f.value),
-                        "invalid path",
-                    )
-                    .help(format!(
-                        "a path starts with {}, like \"traits.email\" or \"context.device.id\"",
-                        crate::suggest::list(values::PATH_ROOTS)
-                    )),
-                );
-                None
-            }
-        }
-    });
+    let from =
+        cx.string(e.prop("from"), "`from`")
+            .and_then(|f| match values::check_path(&f.value) {
+                Ok(()) => Some(f),
+                Err(why) => {
+                    cx.push(
+                        Diagnostic::new(
+                            Code::InvalidPath,
+                            f.span,
+                            format!("{:?} is not a field of an event: {why}", f.value),
+                            "invalid path",
+                        )
+                        .help(format!(
+                            "a path starts with {}, like \"traits.email\" or \"context.device.id\"",
+                            crate::suggest::list(values::PATH_ROOTS)
+                        )),
+                    );
+                    None
+                }
+            });
     let priority = required_int(cx, node, &e, "priority", 1, 1000, "priority=1");
     let limit = match e.prop("limit") {
         Some(entry) if matches!(entry.value(), kdl::KdlValue::Integer(0)) => {
@@ -236,7 +232,11 @@ fn lower_identifier(cx: &mut Lowerer, node: &KdlNode) -> Option<Identifier> {
                             format!("`{word}` is not a normalisation"),
                             "unknown normalisation",
                         )
-                        .maybe_help(crate::suggest::help_for(word, &names, "a normalisation")),
+                        .maybe_help(crate::suggest::help_for(
+                            word,
+                            &names,
+                            "a normalisation",
+                        )),
                     );
                 }
             }
@@ -246,10 +246,11 @@ fn lower_identifier(cx: &mut Lowerer, node: &KdlNode) -> Option<Identifier> {
     let from = match from {
         Some(f) => f,
         None if e.prop("from").is_some() => return None,
-        None => match BUILTIN.iter().find(|(n, _)| *n == name.value) {
-            Some((_, f)) => Spanned::new((*f).to_owned(), name.span),
-            None => {
-                cx.push(
+        None => {
+            match BUILTIN.iter().find(|(n, _)| *n == name.value) {
+                Some((_, f)) => Spanned::new((*f).to_owned(), name.span),
+                None => {
+                    cx.push(
                     Diagnostic::new(
                         Code::MissingSetting,
                         name.span,
@@ -261,9 +262,10 @@ fn lower_identifier(cx: &mut Lowerer, node: &KdlNode) -> Option<Identifier> {
                         crate::suggest::list(&BUILTIN.iter().map(|(n, _)| *n).collect::<Vec<_>>())
                     )),
                 );
-                return None;
+                    return None;
+                }
             }
-        },
+        }
     };
     Some(Identifier {
         name,

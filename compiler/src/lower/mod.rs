@@ -135,12 +135,21 @@ fn declared(doc: &KdlDocument, config: &Config) -> Declared {
     let nodes = doc.nodes();
     let identity: Vec<String> = match nodes.iter().find(|n| n.name().value() == "identity") {
         Some(node) => names_of(reader::children(node), "identifier").collect(),
-        None => config.identity.identifiers.iter().map(|i| i.name.value.clone()).collect(),
+        None => config
+            .identity
+            .identifiers
+            .iter()
+            .map(|i| i.name.value.clone())
+            .collect(),
     };
     let user_traits = nodes
         .iter()
         .filter(|n| n.name().value() == "trait")
-        .filter(|n| n.get("scope").and_then(|v| v.as_string()).is_none_or(|s| s != "group"))
+        .filter(|n| {
+            n.get("scope")
+                .and_then(|v| v.as_string())
+                .is_none_or(|s| s != "group")
+        })
         .filter_map(|n| n.entries().iter().find(|e| e.name().is_none()))
         .filter_map(|e| e.value().as_string().map(str::to_owned))
         .collect();
@@ -197,7 +206,10 @@ pub(crate) fn check_slug(cx: &mut Lowerer, kind: &str, name: &Spanned<String>, m
             Diagnostic::new(
                 Code::InvalidName,
                 name.span,
-                format!("{kind} name {:?} cannot be used to name AWS resources", name.value),
+                format!(
+                    "{kind} name {:?} cannot be used to name AWS resources",
+                    name.value
+                ),
                 "invalid name",
             )
             .help(help),

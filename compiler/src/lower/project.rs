@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use kdl::KdlNode;
 
-use super::reader::{Lowerer, Shape, children, name_span, string_setting};
 use super::check_slug;
+use super::reader::{Lowerer, Shape, children, name_span, string_setting};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Project, Traffic};
 use crate::span::Spanned;
@@ -29,7 +29,11 @@ const TRAFFIC: Shape = Shape {
     args: &[],
     required_args: 0,
     variadic: false,
-    props: &["events-per-month", "mean-event-bytes", "monthly-tracked-users"],
+    props: &[
+        "events-per-month",
+        "mean-event-bytes",
+        "monthly-tracked-users",
+    ],
     children: false,
     example: "traffic events-per-month=5_000_000 mean-event-bytes=900 monthly-tracked-users=50_000",
 };
@@ -58,8 +62,11 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Project> {
         match child.name().value() {
             "region" => {
                 if cx.once(&mut seen_region, child, "project") {
-                    let entry = cx.setting(child, &string_setting("region", "region \"eu-west-1\""));
-                    region = cx.string(entry, "the region").and_then(|r| check_region(cx, r));
+                    let entry =
+                        cx.setting(child, &string_setting("region", "region \"eu-west-1\""));
+                    region = cx
+                        .string(entry, "the region")
+                        .and_then(|r| check_region(cx, r));
                 }
             }
             "stage" => {
@@ -87,13 +94,25 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Project> {
                 if cx.once(&mut seen_traffic, child, "project") {
                     let e = cx.entries(child, &TRAFFIC);
                     let big = i128::from(u64::MAX);
-                    if let Some(v) = cx.integer(e.prop("events-per-month"), "`events-per-month`", 0, big) {
+                    if let Some(v) =
+                        cx.integer(e.prop("events-per-month"), "`events-per-month`", 0, big)
+                    {
                         traffic.events_per_month = v.value as u64;
                     }
-                    if let Some(v) = cx.integer(e.prop("mean-event-bytes"), "`mean-event-bytes`", 1, 32 * 1024) {
+                    if let Some(v) = cx.integer(
+                        e.prop("mean-event-bytes"),
+                        "`mean-event-bytes`",
+                        1,
+                        32 * 1024,
+                    ) {
                         traffic.mean_event_bytes = v.value as u64;
                     }
-                    if let Some(v) = cx.integer(e.prop("monthly-tracked-users"), "`monthly-tracked-users`", 0, big) {
+                    if let Some(v) = cx.integer(
+                        e.prop("monthly-tracked-users"),
+                        "`monthly-tracked-users`",
+                        0,
+                        big,
+                    ) {
                         traffic.monthly_tracked_users = v.value as u64;
                     }
                 }

@@ -178,18 +178,18 @@ impl Lowerer {
                 .help(format!("write it like `{}`", shape.example)),
             );
         }
-        if !shape.children {
-            if let Some(block) = node.children() {
-                self.push(
-                    Diagnostic::new(
-                        Code::UnexpectedChildren,
-                        block.span().into(),
-                        format!("`{}` does not take a `{{ ... }}` block", shape.name),
-                        "unexpected block",
-                    )
-                    .help(format!("write it like `{}`", shape.example)),
-                );
-            }
+        if !shape.children
+            && let Some(block) = node.children()
+        {
+            self.push(
+                Diagnostic::new(
+                    Code::UnexpectedChildren,
+                    block.span().into(),
+                    format!("`{}` does not take a `{{ ... }}` block", shape.name),
+                    "unexpected block",
+                )
+                .help(format!("write it like `{}`", shape.example)),
+            );
         }
         Entries { args, props }
     }
@@ -382,7 +382,11 @@ impl Lowerer {
             Diagnostic::new(
                 Code::InvalidValue,
                 s.span,
-                format!("{:?} is not a known {}", s.value, what.trim_start_matches("the ")),
+                format!(
+                    "{:?} is not a known {}",
+                    s.value,
+                    what.trim_start_matches("the ")
+                ),
                 "unknown value",
             )
             .maybe_help(suggest::help_for(&s.value, &names, what)),

@@ -20,7 +20,14 @@ const SHAPE: Shape = Shape {
     example: "segment \"big-spenders\" { from \"Order Completed\" within=\"30d\"; having \"sum(revenue) > 500\" }",
 };
 
-const SETTINGS: &[&str] = &["description", "from", "where", "having", "refresh", "sync-to"];
+const SETTINGS: &[&str] = &[
+    "description",
+    "from",
+    "where",
+    "having",
+    "refresh",
+    "sync-to",
+];
 
 const FROM: Shape = Shape {
     name: "from",
@@ -62,7 +69,10 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Segment> {
         match child.name().value() {
             "description" => {
                 if cx.once(&mut seen_desc, child, "segment") {
-                    let e = cx.setting(child, &string_setting("description", "description \"Spent over 500 in 30 days\""));
+                    let e = cx.setting(
+                        child,
+                        &string_setting("description", "description \"Spent over 500 in 30 days\""),
+                    );
                     description = cx.string(e, "the description").map(|d| d.value);
                 }
             }
@@ -90,14 +100,22 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Segment> {
             }
             "where" => {
                 if cx.once(&mut seen_where, child, "segment") {
-                    let e = cx.setting(child, &string_setting("where", "where \"properties.currency = 'EUR'\""));
-                    where_ = cx.string(e, "the `where` condition").and_then(|c| nonempty_condition(cx, c, "where"));
+                    let e = cx.setting(
+                        child,
+                        &string_setting("where", "where \"properties.currency = 'EUR'\""),
+                    );
+                    where_ = cx
+                        .string(e, "the `where` condition")
+                        .and_then(|c| nonempty_condition(cx, c, "where"));
                 }
             }
             "having" => {
                 if cx.once(&mut seen_having, child, "segment") {
-                    let e = cx.setting(child, &string_setting("having", "having \"count(*) >= 3\""));
-                    having = cx.string(e, "the `having` condition").and_then(|c| nonempty_condition(cx, c, "having"));
+                    let e =
+                        cx.setting(child, &string_setting("having", "having \"count(*) >= 3\""));
+                    having = cx
+                        .string(e, "the `having` condition")
+                        .and_then(|c| nonempty_condition(cx, c, "having"));
                 }
             }
             "refresh" => {
@@ -121,8 +139,12 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Segment> {
                 let dest = cx.nonempty_string(e.arg(0), "the destination name");
                 let identifier = cx.nonempty_string(e.prop("identifier"), "the identifier");
                 if let Some(destination) = dest {
-                    let identifier = identifier.unwrap_or_else(|| Spanned::new("user_id".to_owned(), name_span(child)));
-                    sync_to.push(SyncTarget { destination, identifier });
+                    let identifier = identifier
+                        .unwrap_or_else(|| Spanned::new("user_id".to_owned(), name_span(child)));
+                    sync_to.push(SyncTarget {
+                        destination,
+                        identifier,
+                    });
                 }
             }
             _ => cx.unknown_node(child, "segment", SETTINGS),

@@ -19,7 +19,12 @@ const SHAPE: Shape = Shape {
     example: "source \"web\" kind=\"browser\" { allow-origin \"https://shop.example.com\" }",
 };
 
-const SETTINGS: &[&str] = &["allow-origin", "on-violation", "on-undeclared", "dedupe-window"];
+const SETTINGS: &[&str] = &[
+    "allow-origin",
+    "on-violation",
+    "on-undeclared",
+    "dedupe-window",
+];
 
 const KINDS: &[(&str, SourceKind)] = &[
     ("browser", SourceKind::Browser),
@@ -54,7 +59,9 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Source> {
         check_slug(cx, "source", name, 40);
     }
     let kind = match entries.prop("kind") {
-        Some(entry) => cx.keyword(Some(entry), "the source kind", KINDS).map(|k| k.value),
+        Some(entry) => cx
+            .keyword(Some(entry), "the source kind", KINDS)
+            .map(|k| k.value),
         None => {
             cx.push(
                 Diagnostic::new(
@@ -63,7 +70,9 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Source> {
                     "`source` needs a `kind`",
                     "no kind",
                 )
-                .help("add `kind=\"browser\"`, `kind=\"server\"` or `kind=\"mobile\"` after the name"),
+                .help(
+                    "add `kind=\"browser\"`, `kind=\"server\"` or `kind=\"mobile\"` after the name",
+                ),
             );
             None
         }
@@ -97,20 +106,35 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Source> {
             }
             "on-violation" => {
                 if cx.once(&mut seen_violation, child, "source") {
-                    let entry = cx.setting(child, &string_setting("on-violation", "on-violation \"quarantine\""));
-                    on_violation = cx.keyword(entry, "the violation policy", POLICIES).map(|p| p.value);
+                    let entry = cx.setting(
+                        child,
+                        &string_setting("on-violation", "on-violation \"quarantine\""),
+                    );
+                    on_violation = cx
+                        .keyword(entry, "the violation policy", POLICIES)
+                        .map(|p| p.value);
                 }
             }
             "on-undeclared" => {
                 if cx.once(&mut seen_undeclared, child, "source") {
-                    let entry = cx.setting(child, &string_setting("on-undeclared", "on-undeclared \"allow\""));
-                    on_undeclared = cx.keyword(entry, "the undeclared-event policy", POLICIES).map(|p| p.value);
+                    let entry = cx.setting(
+                        child,
+                        &string_setting("on-undeclared", "on-undeclared \"allow\""),
+                    );
+                    on_undeclared = cx
+                        .keyword(entry, "the undeclared-event policy", POLICIES)
+                        .map(|p| p.value);
                 }
             }
             "dedupe-window" => {
                 if cx.once(&mut seen_dedupe, child, "source") {
-                    let entry = cx.setting(child, &string_setting("dedupe-window", "dedupe-window \"24h\""));
-                    dedupe = cx.duration(entry, "the dedupe window").and_then(|d| check_dedupe(cx, d));
+                    let entry = cx.setting(
+                        child,
+                        &string_setting("dedupe-window", "dedupe-window \"24h\""),
+                    );
+                    dedupe = cx
+                        .duration(entry, "the dedupe window")
+                        .and_then(|d| check_dedupe(cx, d));
                 }
             }
             _ => cx.unknown_node(child, "source", SETTINGS),
