@@ -6,7 +6,7 @@
 //! Both run in this one process, interleaved, so the ratio is stable even on a
 //! busy machine.
 
-#![allow(clippy::print_stdout)] // a benchmark reports on stdout
+#![allow(clippy::print_stdout, clippy::disallowed_methods)] // a benchmark reports on stdout and reads BENCH_ROUNDS
 
 use std::fmt::Write;
 use std::hint::black_box;

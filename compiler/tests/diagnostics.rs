@@ -3,6 +3,8 @@
 //! (`// expect: unknown-node`). Each gets a snapshot of the human report and of
 //! the JSON form.
 
+#![allow(clippy::disallowed_methods)] // tests and benchmarks read fixtures and settings
+
 use std::collections::BTreeSet;
 use std::path::Path;
 

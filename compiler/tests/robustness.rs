@@ -4,6 +4,8 @@
 //! The mutation fuzzer is deterministic (a fixed-seed xorshift generator) and
 //! bounded, so it runs in CI on every change.
 
+#![allow(clippy::disallowed_methods)] // tests and benchmarks read fixtures and settings
+
 use std::path::{Path, PathBuf};
 
 fn corpus() -> Vec<(PathBuf, String)> {
