@@ -121,12 +121,20 @@ pub(crate) fn lower(doc: &KdlDocument) -> (Config, Vec<Diagnostic>) {
     (config, cx.diags)
 }
 
-/// The first string argument of every top-level node named `kind`.
+/// The first string argument of every node named `kind`, or misspelt so that
+/// did-you-mean suggests `kind` (the misspelling is reported once, as an
+/// unknown node; references to what it declares are not reported again).
 fn names_of<'d>(nodes: &'d [KdlNode], kind: &str) -> impl Iterator<Item = String> + 'd {
     let kind = kind.to_owned();
     nodes
         .iter()
-        .filter(move |n| n.name().value() == kind)
+        .filter(move |n| {
+            let name = n.name().value();
+            name == kind
+                || (!TOP_LEVEL.contains(&name)
+                    && !["identifier", "blocked"].contains(&name)
+                    && crate::suggest::did_you_mean(name, [kind.as_str()]).is_some())
+        })
         .filter_map(|n| n.entries().iter().find(|e| e.name().is_none()))
         .filter_map(|e| e.value().as_string().map(str::to_owned))
 }
