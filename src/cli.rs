@@ -44,7 +44,7 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Check a project for errors and likely mistakes, reporting all of them.
+    /// Check a project for errors and likely mistakes, reporting all of them
     #[command(verbatim_doc_comment)]
     ///
     /// Exit status: 0 when there are no errors (warnings are allowed), 1 when

@@ -171,7 +171,7 @@ impl Printer<'_> {
         let min_indent = lines
             .iter()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| l.len() - l.trim_start().len())
+            .map(|l| indent_chars(l))
             .min()
             .unwrap_or(0);
         let mut pending_blank = false;
@@ -191,7 +191,7 @@ impl Printer<'_> {
                 self.blank();
                 pending_blank = false;
             }
-            let content = line[min_indent.min(line.len() - line.trim_start().len())..].trim_end();
+            let content = strip_chars(line, min_indent).trim_end();
             self.push_line(content);
         }
         if pending_blank {
@@ -489,6 +489,19 @@ fn inline(trivia: &str, text: &mut String, eol: &mut Vec<String>) {
     }
 }
 
+/// How many whitespace characters (not bytes: KDL counts U+00A0 and other
+/// Unicode spaces as whitespace) a line starts with.
+fn indent_chars(line: &str) -> usize {
+    line.chars().take_while(|c| c.is_whitespace()).count()
+}
+
+/// The line without its first `n` characters of indentation.
+fn strip_chars(line: &str, n: usize) -> &str {
+    let n = n.min(indent_chars(line));
+    let bytes: usize = line.chars().take(n).map(char::len_utf8).sum();
+    &line[bytes..]
+}
+
 fn block_comment_end(s: &str, start: usize) -> usize {
     let mut depth = 0usize;
     let mut i = start;
@@ -721,6 +734,13 @@ mod tests {
             comments("a \"// no\" #\"/* no */\"# // yes\n/* and\n   this */"),
             vec!["/* and this */".to_owned(), "// yes".to_owned()]
         );
+    }
+
+    /// Regression: a comment indented with a no-break space made the
+    /// trivia printer slice inside a character and panic.
+    #[test]
+    fn regression_unicode_indentation_in_comments() {
+        check("a 1\n // a\n\u{a0}// b\nb 2\n", "a 1\n// a\n// b\nb 2\n");
     }
 
     #[test]

@@ -264,7 +264,8 @@ impl SchemaDecl {
 /// The `identity` rules.
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
-    /// Identifiers, in file order (defaults when none are declared).
+    /// Identifiers, in file order. Without an `identity` node: `user_id`
+    /// (priority 1, limit 1) and `anonymous_id` (priority 2, limit 100).
     pub identifiers: Vec<Identifier>,
     /// Values that never identify anyone: the defaults (unless turned off) and the user's.
     pub blocked: Vec<String>,

@@ -11,7 +11,8 @@ where
 {
     let lower = input.to_lowercase();
     let mut best: Option<(usize, &'a str)> = None;
-    for candidate in candidates {
+    let seen: Vec<&'a str> = candidates.into_iter().collect();
+    for &candidate in &seen {
         if candidate == input {
             continue;
         }
@@ -21,7 +22,23 @@ where
             best = Some((distance, candidate));
         }
     }
-    best.map(|(_, c)| c)
+    best.map(|(_, c)| c).or_else(|| {
+        // `s3` for `s3-export`: a prefix of exactly one candidate.
+        let mut prefixed = candidates_prefixed(&lower, &seen);
+        match (prefixed.next(), prefixed.next()) {
+            (Some(only), None) if lower.len() >= 2 => Some(only),
+            _ => None,
+        }
+    })
+}
+
+fn candidates_prefixed<'a, 'b>(
+    lower: &'b str,
+    seen: &'b [&'a str],
+) -> impl Iterator<Item = &'a str> + 'b {
+    seen.iter()
+        .copied()
+        .filter(move |c| c.to_lowercase().starts_with(lower))
 }
 
 /// A help line: "did you mean `x`?" or, failing that, the list of choices.
@@ -56,6 +73,11 @@ mod tests {
         assert_eq!(did_you_mean("evnet", nodes), Some("event"));
         assert_eq!(did_you_mean("Segment", nodes), Some("segment"));
         assert_eq!(did_you_mean("zzzzzz", nodes), None);
+        assert_eq!(
+            did_you_mean("s3", ["webhook", "s3-export", "lambda"]),
+            Some("s3-export")
+        );
+        assert_eq!(did_you_mean("e", nodes), None);
     }
 
     #[test]

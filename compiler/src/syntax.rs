@@ -24,8 +24,10 @@ pub fn parse(source: &str) -> Result<KdlDocument, Vec<Diagnostic>> {
                         .unwrap_or_else(|| "invalid KDL syntax".to_owned())
                 };
                 let label = d.label.clone().unwrap_or_else(|| "here".to_owned());
-                let keyword_help =
-                    keyword.then(|| format!("write `#{text}`, with a `#`, or \"{text}\" for a string"));
+                let keyword_help = keyword.then(|| match text {
+                    "null" => "KDL v2 spells null `#null`, but no uniflow setting takes null: remove the entry, or write \"null\" for the string".to_owned(),
+                    _ => format!("write `#{text}`, with a `#`, or \"{text}\" for a string"),
+                });
                 let help = keyword_help.or_else(|| d.help.clone()).unwrap_or_else(|| {
                     "see https://kdl.dev for KDL v2 syntax: strings in double quotes, booleans as #true/#false, blocks in { }".to_owned()
                 });

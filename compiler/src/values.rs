@@ -155,6 +155,21 @@ pub fn check_origin(text: &str) -> Result<(), String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err("it has no host".to_owned());
     }
+    if text.contains('*') {
+        return Err(
+            "wildcards are not supported; list each origin, or use \"*\" alone for any origin"
+                .to_owned(),
+        );
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("an origin has no user name or password".to_owned());
+    }
+    if text.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!(
+            "browsers send origins in lowercase, so it would never match; write {:?}",
+            text.to_ascii_lowercase()
+        ));
+    }
     let bare = text.trim_end_matches('/');
     if url.path() != "/"
         || url.query().is_some()
@@ -250,6 +265,10 @@ mod tests {
         assert!(check_origin("https://shop.example.com/cart").is_err());
         assert!(check_origin("shop.example.com").is_err());
         assert!(check_origin("ftp://shop.example.com").is_err());
+        assert!(check_origin("https://*.example.com").is_err());
+        assert!(check_origin("https://u:p@example.com").is_err());
+        assert!(check_origin("HTTPS://A.EXAMPLE.COM").is_err());
+        assert!(check_origin("*").is_ok());
     }
 
     #[test]

@@ -324,9 +324,14 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
     let name = name?;
     // Recovery: an invalid or missing kind was reported; go on as a webhook so
     // the rest of the node (events, retry, ...) is still checked.
+    let kind_known = kind.is_some();
     let kind = kind.unwrap_or(Spanned::new(Kind::Webhook, name.span));
     let placeholder = || Spanned::new(String::new(), name.span);
     let missing = |cx: &mut Lowerer, setting: &str, example: &str| {
+        if !kind_known {
+            // Which settings are required depends on the kind, which is wrong.
+            return;
+        }
         cx.push(
             Diagnostic::new(
                 Code::MissingSetting,

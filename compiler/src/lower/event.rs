@@ -291,7 +291,7 @@ fn lower_schema(
     let mut object = ObjectDecl::default();
     let mut items: Option<(Span, Option<SchemaDecl>)> = None;
     let mut property_span = None;
-    let mut seen_unknown = None;
+    let mut seen_unknown = entries.prop("unknown-keys").map(|e| Span::from(e.span()));
     for child in children(node) {
         match child.name().value() {
             "property" => {
@@ -381,7 +381,7 @@ fn lower_schema(
                     format!("`pattern` is not a valid regular expression: {}", first_line(&e.to_string())),
                     "invalid regular expression",
                 )
-                .help("patterns use the common subset of JavaScript and Rust regular expressions; escape a backslash in a KDL string as \\\\, or write a raw string like #\"^\\d+$\"#"),
+                .help("patterns use Rust `regex` syntax, which the validator runs (no lookaround or backreferences); write a pattern with backslashes as a raw string, like #\"^\\d+$\"#"),
             );
         }
     }

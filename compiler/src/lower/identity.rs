@@ -108,7 +108,10 @@ pub(super) fn lower(cx: &mut Lowerer, node: Option<&KdlNode>) -> Identity {
             _ => cx.unknown_node(child, "identity", SETTINGS),
         }
     }
-    if identifiers.is_empty() {
+    let declared_any = children(node)
+        .iter()
+        .any(|c| c.name().value() == "identifier");
+    if !declared_any {
         cx.push(
             Diagnostic::new(
                 Code::MissingSetting,

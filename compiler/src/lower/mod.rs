@@ -48,7 +48,7 @@ pub(crate) fn lower(doc: &KdlDocument) -> (Config, Vec<Diagnostic>) {
             "event" => config.events.extend(event::lower_event(&mut cx, node)),
             "trait" => config.traits.extend(event::lower_trait(&mut cx, node)),
             "identity" => {
-                if cx.once(&mut identity_seen, node, "the file") {
+                if cx.once(&mut identity_seen, node, "") {
                     identity_node = Some(node);
                 }
             }

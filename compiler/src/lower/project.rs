@@ -8,7 +8,7 @@ use super::check_slug;
 use super::reader::{Lowerer, Shape, children, name_span, string_setting};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Project, Traffic};
-use crate::span::Spanned;
+use crate::span::{Span, Spanned};
 use crate::suggest;
 use crate::values::REGIONS;
 
@@ -81,11 +81,27 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Project> {
             "tags" => {
                 if cx.once(&mut seen_tags, child, "project") {
                     cx.entries(child, &TAGS);
+                    let mut first: BTreeMap<&str, Span> = BTreeMap::new();
                     for tag in children(child) {
-                        let shape = string_setting("a tag", "team \"growth\"");
+                        let key = tag.name().value();
+                        if let Some(&original) = first.get(key) {
+                            cx.push(
+                                Diagnostic::new(
+                                    Code::DuplicateSetting,
+                                    name_span(tag),
+                                    format!("tag `{key}` is set twice"),
+                                    "set again here",
+                                )
+                                .with_label(original, "first set here")
+                                .help(format!("keep one `{key}`")),
+                            );
+                            continue;
+                        }
+                        first.insert(key, name_span(tag));
+                        let shape = string_setting("tags entry", "team \"growth\"");
                         let entry = cx.setting(tag, &shape);
                         if let Some(v) = cx.string(entry, "a tag value") {
-                            tags.insert(tag.name().value().to_owned(), v.value);
+                            tags.insert(key.to_owned(), v.value);
                         }
                     }
                 }

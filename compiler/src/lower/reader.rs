@@ -224,11 +224,16 @@ impl Lowerer {
         let span = name_span(node);
         if let Some(first) = *seen {
             let name = node.name().value();
+            let place = if parent.is_empty() {
+                "the file".to_owned()
+            } else {
+                format!("`{parent}`")
+            };
             self.push(
                 Diagnostic::new(
                     Code::DuplicateSetting,
                     span,
-                    format!("`{name}` is set twice in `{parent}`"),
+                    format!("`{name}` is set twice in {place}"),
                     "set again here",
                 )
                 .with_label(first, "first set here")
@@ -338,28 +343,47 @@ impl Lowerer {
         max: i128,
     ) -> Option<Spanned<i128>> {
         let entry = entry?;
+        let unbounded = max == i128::from(u64::MAX) || max == i128::from(u32::MAX);
+        let range = if unbounded {
+            format!("from {min} to {max}")
+        } else {
+            format!("between {min} and {max}")
+        };
         let value = match entry.value() {
             KdlValue::Integer(i) => *i,
-            KdlValue::Float(f) if f.fract() == 0.0 && f.is_finite() => *f as i128,
+            KdlValue::Float(f) if f.fract() == 0.0 && f.abs() < 1e30 => *f as i128,
+            KdlValue::Float(f) if f.fract() == 0.0 && f.is_finite() => {
+                self.push(
+                    Diagnostic::new(
+                        Code::OutOfRange,
+                        value_span(entry),
+                        format!("{what} must be {range}, not {f}"),
+                        "out of range",
+                    )
+                    .help(format!("use a whole number {range}")),
+                );
+                return None;
+            }
             _ => {
                 self.wrong_type(entry, what, "an integer");
                 return None;
             }
         };
         if value < min || value > max {
-            let range = if max == i128::from(u64::MAX) || max == i128::from(u32::MAX) {
-                format!("at least {min}")
+            let (message, help) = if value < min && unbounded {
+                (
+                    format!("{what} must be at least {min}, not {value}"),
+                    format!("use a value of at least {min}"),
+                )
             } else {
-                format!("between {min} and {max}")
+                (
+                    format!("{what} must be {range}, not {value}"),
+                    format!("use a value {range}"),
+                )
             };
             self.push(
-                Diagnostic::new(
-                    Code::OutOfRange,
-                    value_span(entry),
-                    format!("{what} must be {range}, not {value}"),
-                    "out of range",
-                )
-                .help(format!("use a value {range}")),
+                Diagnostic::new(Code::OutOfRange, value_span(entry), message, "out of range")
+                    .help(help),
             );
             return None;
         }
