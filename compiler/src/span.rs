@@ -80,8 +80,19 @@ pub struct LineIndex<'a> {
 impl<'a> LineIndex<'a> {
     /// Indexes `text`.
     pub fn new(text: &'a str) -> Self {
+        // KDL's newlines: LF, CRLF, CR, NEL, VT, FF, LS, PS.
         let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let is_newline = match c {
+                '\r' => chars.peek().is_none_or(|&(_, next)| next != '\n'),
+                '\n' | '\u{85}' | '\u{b}' | '\u{c}' | '\u{2028}' | '\u{2029}' => true,
+                _ => false,
+            };
+            if is_newline {
+                line_starts.push(i + c.len_utf8());
+            }
+        }
         LineIndex { text, line_starts }
     }
 
@@ -109,5 +120,13 @@ mod tests {
         // `-` is byte 5 (é is two bytes) but the second character.
         assert_eq!(idx.line_col(5), (2, 2));
         assert_eq!(idx.line_col(100), (3, 1));
+    }
+
+    #[test]
+    fn every_kdl_newline_starts_a_line() {
+        let idx = LineIndex::new("a\r\nb\rc\u{2028}d");
+        assert_eq!(idx.line_col(3), (2, 1));
+        assert_eq!(idx.line_col(5), (3, 1));
+        assert_eq!(idx.line_col(9), (4, 1));
     }
 }
