@@ -15,6 +15,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///   uniflow init my-shop        write a starter project
 ///   uniflow check my-shop       find every mistake at once
 ///   uniflow fmt my-shop         format it canonically
+///   uniflow build my-shop       write bundle.json, JSON Schema and Zod into build/
+///   uniflow validate --config my-shop events.ndjson
+///                               check messages the way the runtime will
 ///
 /// The language reference is compiler/LANGUAGE.md in the uniflow repository.
 #[derive(Debug, Parser)]
@@ -67,6 +70,50 @@ pub enum Command {
         /// When to use colours in human output.
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
+    },
+    /// Generate the artifacts a project needs into build/.
+    ///
+    /// Writes the compiled bundle (`bundle.json`, what the runtime reads),
+    /// JSON Schema for every event (`schemas/<event>.schema.json`) and for
+    /// identify and group traits (`schemas/traits/`), and Zod 4 schemas with
+    /// TypeScript types and typed tracking helpers (`schemas/index.ts`).
+    /// The same uniflow.kdl always builds byte-identical files, so build/ can
+    /// be committed and reviewed.
+    ///
+    /// With --check nothing is written: exit 1 when build/ is missing or stale.
+    Build {
+        /// The uniflow.kdl file, or a directory containing one.
+        #[arg(default_value = "uniflow.kdl")]
+        path: PathBuf,
+        /// Output directory [default: build/ next to uniflow.kdl].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only check that the output directory is up to date.
+        #[arg(long)]
+        check: bool,
+        /// When to use colours in diagnostics.
+        #[arg(long, value_enum, default_value_t = Color::Auto)]
+        color: Color,
+    },
+    /// Validate Segment-spec messages against a project's schemas.
+    ///
+    /// Reads newline-delimited JSON messages (or one `{"batch":[...]}` body)
+    /// from FILE, or standard input when FILE is `-` or absent, and prints one
+    /// JSON line per message:
+    ///
+    ///   {"index":0,"messageId":"m1","valid":false,"issues":[{"code":"invalid_type",
+    ///    "path":["properties","revenue"],"message":"Invalid input: expected number, received string"}]}
+    ///
+    /// Issue codes, paths and messages are Zod 4's. Exit status: 0 when every
+    /// message is valid, 1 when any is not, 2 when uniflow could not run.
+    #[command(verbatim_doc_comment)]
+    Validate {
+        /// The project: a uniflow.kdl file, a directory containing one, or a
+        /// compiled bundle.json.
+        #[arg(long, default_value = "uniflow.kdl")]
+        config: PathBuf,
+        /// NDJSON messages or a batch body; `-` for standard input.
+        file: Option<PathBuf>,
     },
     /// Format uniflow.kdl files canonically, keeping comments.
     ///

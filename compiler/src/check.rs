@@ -94,6 +94,40 @@ pub(crate) fn check(config: &Config) -> Vec<Diagnostic> {
             }
         }
     }
+    let mut files: Vec<(String, &Spanned<String>)> = Vec::new();
+    for e in &config.events {
+        let slug = crate::generate::names::file_slug(&e.name.value);
+        let ident = crate::generate::names::pascal(&e.name.value);
+        if slug.is_empty() {
+            out.push(
+                Diagnostic::new(
+                    Code::InvalidName,
+                    e.name.span,
+                    format!(
+                        "event name {:?} has no letters or digits to name its files and types",
+                        e.name.value
+                    ),
+                    "no letters or digits",
+                )
+                .help("name events with words, like \"Order Completed\""),
+            );
+            continue;
+        }
+        if let Some((_, first)) = files.iter().find(|(k, _)| *k == slug || *k == ident) {
+            out.push(
+                Diagnostic::new(
+                    Code::DuplicateName,
+                    e.name.span,
+                    format!("events `{}` and `{}` would generate the same file or type name", first.value, e.name.value),
+                    "same generated name",
+                )
+                .with_label(first.span, "this event")
+                .help(format!("`uniflow build` names files `{slug}.schema.json` and types `{ident}Properties`; rename one of the events")),
+            );
+        }
+        files.push((slug, &e.name));
+        files.push((ident, &e.name));
+    }
     for e in &config.events {
         let delivered = config
             .destinations

@@ -13,6 +13,9 @@
 //! 3. [`check`]: bind cross-references (events, destinations, identifiers,
 //!    traits) and add warnings for likely mistakes.
 //!
+//! 4. [`generate`]: the checked model into the artifacts under `build/`:
+//!    the compiled bundle, JSON Schema and Zod/TypeScript.
+//!
 //! [`fmt`] formats a file canonically, keeping its comments.
 //!
 //! **Invariants:** no `std::fs`, no `std::env`, no network; the same input
@@ -21,6 +24,7 @@
 
 pub mod diagnostic;
 pub mod fmt;
+pub mod generate;
 pub mod model;
 pub mod span;
 pub mod suggest;
@@ -86,4 +90,15 @@ pub fn starter(dir_name: &str) -> String {
     } else {
         STARTER.to_owned()
     }
+}
+
+/// Checks a `uniflow.kdl` text and, when it has no errors, generates every
+/// artifact. The diagnostics (warnings included) come back either way.
+pub fn build(source: &str) -> (Checked, Option<generate::Artifacts>) {
+    let checked = check(source);
+    let artifacts = checked
+        .config
+        .as_ref()
+        .map(|config| generate::artifacts(config, source));
+    (checked, artifacts)
 }

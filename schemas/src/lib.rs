@@ -1,13 +1,22 @@
 //! The shared vocabulary between the uniflow compiler and its runtime.
 //!
-//! This crate owns the *schema model*: the property types, string formats and
-//! unknown-key policies a team can declare for events and traits, as plain
-//! serde types. The compiler lowers `uniflow.kdl` into these; the runtime will
-//! validate events against them through the compiled bundle.
+//! This crate owns:
+//!
+//! - [`schema`]: the schema model (property types, string formats,
+//!   unknown-key policies) as plain serde types;
+//! - [`bundle`]: the compiled bundle, the versioned contract between the
+//!   compiler, which writes it, and the runtime, which reads only it;
+//! - [`validate`]: the validator engine, which checks the raw bytes of a
+//!   Segment-spec message against the bundle in one schema-driven pass, with
+//!   Zod 4's semantics, issue codes and messages.
 //!
 //! **Invariant:** this crate knows nothing of KDL, spans, diagnostics, AWS or
-//! Lambda. It depends on `serde` and nothing of ours.
+//! Lambda, and depends on nothing of ours.
 
+pub mod bundle;
+pub mod formats;
 pub mod schema;
+pub mod validate;
 
+pub use bundle::{BUNDLE_VERSION, Bundle};
 pub use schema::{Format, Normalization, PropertyType, Schema, UnknownKeys};

@@ -1,8 +1,10 @@
 //! One module per subcommand; each returns an [`ExitStatus`].
 
+mod build;
 mod check;
 mod fmt;
 mod init;
+mod validate;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             format,
             color,
         } => check::run(&path, format, use_color(color)),
+        Command::Build {
+            path,
+            out,
+            check,
+            color,
+        } => build::run(&path, out.as_deref(), check, use_color(color)),
+        Command::Validate { config, file } => validate::run(&config, file.as_deref()),
         Command::Fmt {
             paths,
             check,

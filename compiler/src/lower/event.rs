@@ -373,12 +373,12 @@ fn lower_schema(
     if let Some(p) = &pattern {
         if t != PropertyType::String {
             not_applicable(cx, p.span, "pattern", "string");
-        } else if let Err(e) = regex::Regex::new(&p.value) {
+        } else if let Err(e) = uniflow_schemas::validate::check_pattern(&p.value) {
             cx.push(
                 Diagnostic::new(
                     Code::InvalidRegex,
                     p.span,
-                    format!("`pattern` is not a valid regular expression: {}", first_line(&e.to_string())),
+                    format!("`pattern` is not a valid regular expression: {}", first_line(&e)),
                     "invalid regular expression",
                 )
                 .help("patterns use Rust `regex` syntax, which the validator runs (no lookaround or backreferences); write a pattern with backslashes as a raw string, like #\"^\\d+$\"#"),

@@ -1,0 +1,88 @@
+//! The compiled bundle from the model.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+use uniflow_schemas::bundle::{
+    Bundle, EventSchema, Policy, ProjectInfo, SourceKind, SourcePolicy, TraitSchemas,
+};
+use uniflow_schemas::{BUNDLE_VERSION, PropertyType, Schema};
+
+use crate::model::{self, Config, TraitScope, ViolationPolicy};
+
+/// The bundle of a checked project.
+pub fn bundle(config: &Config, source: &str) -> Bundle {
+    let project = config.project.as_ref();
+    let sources = config
+        .sources
+        .iter()
+        .map(|s| {
+            let policy = SourcePolicy {
+                kind: match s.kind {
+                    model::SourceKind::Browser => SourceKind::Browser,
+                    model::SourceKind::Server => SourceKind::Server,
+                    model::SourceKind::Mobile => SourceKind::Mobile,
+                },
+                allowed_origins: s.allowed_origins.iter().map(|o| o.value.clone()).collect(),
+                on_violation: policy(s.on_violation),
+                on_undeclared: policy(s.on_undeclared),
+                dedupe_window_secs: s.dedupe_window_secs,
+            };
+            (s.name.value.clone(), policy)
+        })
+        .collect();
+    let events = config
+        .events
+        .iter()
+        .map(|e| {
+            let schema = EventSchema {
+                version: e.version,
+                description: e.description.clone(),
+                properties: e.properties.to_schema(),
+            };
+            (e.name.value.clone(), schema)
+        })
+        .collect();
+    Bundle {
+        version: BUNDLE_VERSION,
+        config_digest: hex(&Sha256::digest(source.as_bytes())),
+        project: ProjectInfo {
+            name: project.map(|p| p.name.value.clone()).unwrap_or_default(),
+            region: project.map(|p| p.region.value.clone()).unwrap_or_default(),
+            stage: project.map(|p| p.stage.value.clone()).unwrap_or_default(),
+        },
+        sources,
+        events,
+        traits: TraitSchemas {
+            user: traits(config, TraitScope::User),
+            group: traits(config, TraitScope::Group),
+        },
+    }
+}
+
+fn traits(config: &Config, scope: TraitScope) -> Schema {
+    let mut object = Schema::of(PropertyType::Object);
+    object.properties = config
+        .traits
+        .iter()
+        .filter(|t| t.scope == scope)
+        .map(|t| {
+            let mut schema = t.property.schema.to_schema();
+            schema.optional = true;
+            (t.property.name.value.clone(), schema)
+        })
+        .collect::<BTreeMap<_, _>>();
+    object
+}
+
+fn policy(p: ViolationPolicy) -> Policy {
+    match p {
+        ViolationPolicy::Reject => Policy::Reject,
+        ViolationPolicy::Quarantine => Policy::Quarantine,
+        ViolationPolicy::Allow => Policy::Allow,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
