@@ -18,10 +18,10 @@ macro_rules! date_source {
     };
 }
 
-/// Zod 4's time source with arbitrary precision: `hh:mm`, optional seconds and fraction.
+/// Zod 4's time source when a zone follows: seconds required, any fraction.
 macro_rules! time_source {
     () => {
-        r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?"
+        r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?"
     };
 }
 
@@ -40,23 +40,23 @@ pub const DATETIME_OFFSET_JS: &str = concat!(
     r"(?:Z|([+-](?:[01]\d|2[0-3]):[0-5]\d)))$"
 );
 
-/// `z.email()`.
+/// `z.email()`: dot-separated non-empty local labels of `[A-Za-z0-9_'+-]`
+/// not ending in `'`, then a domain of `[A-Za-z0-9][A-Za-z0-9-]*` labels and
+/// a top-level label of two or more ASCII letters.
 pub fn is_email(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.first() == Some(&b'.') || s.contains("..") {
-        return false;
-    }
+    email_bytes(s.as_bytes())
+}
+
+pub(crate) fn email_bytes(b: &[u8]) -> bool {
     let Some(at) = b.iter().position(|&c| c == b'@') else {
         return false;
     };
     let (local, domain) = (&b[..at], &b[at + 1..]);
-    let local_ok = !local.is_empty()
-        && local
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'\'' | b'+' | b'-' | b'.'))
-        && local
-            .last()
-            .is_some_and(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'+' | b'-'));
+    let local_char = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'\'' | b'+' | b'-');
+    let local_ok = local
+        .split(|&c| c == b'.')
+        .all(|label| !label.is_empty() && label.iter().all(local_char))
+        && local.last().is_some_and(|&c| c != b'\'');
     if !local_ok {
         return false;
     }
@@ -77,11 +77,15 @@ pub fn is_email(s: &str) -> bool {
 
 /// `z.uuid()`.
 pub fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
+    uuid_bytes(s.as_bytes())
+}
+
+pub(crate) fn uuid_bytes(b: &[u8]) -> bool {
     if b.len() != 36 {
         return false;
     }
-    if s == "00000000-0000-0000-0000-000000000000" || s == "ffffffff-ffff-ffff-ffff-ffffffffffff" {
+    if b == b"00000000-0000-0000-0000-000000000000" || b == b"ffffffff-ffff-ffff-ffff-ffffffffffff"
+    {
         return true;
     }
     for (i, &c) in b.iter().enumerate() {
@@ -106,7 +110,7 @@ fn digits(b: &[u8]) -> Option<u32> {
 }
 
 /// `YYYY-MM-DD` with the days of each month and Gregorian leap years.
-fn date_prefix(b: &[u8]) -> bool {
+pub(crate) fn date_prefix(b: &[u8]) -> bool {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
@@ -133,34 +137,30 @@ pub fn is_date(s: &str) -> bool {
 
 /// `z.iso.datetime()` (`offset: false`) or `z.iso.datetime({ offset: true })`.
 pub fn is_datetime(s: &str, offset: bool) -> bool {
-    let b = s.as_bytes();
-    if b.len() < 17 || !date_prefix(&b[..10]) || b[10] != b'T' {
+    datetime_bytes(s.as_bytes(), offset)
+}
+
+pub(crate) fn datetime_bytes(b: &[u8], offset: bool) -> bool {
+    if b.len() < 20 || !date_prefix(&b[..10]) || b[10] != b'T' {
         return false;
     }
     let mut rest = &b[11..];
-    // hh:mm
-    if rest.len() < 5 || rest[2] != b':' {
+    // hh:mm:ss, seconds required before a zone
+    if rest.len() < 8 || rest[2] != b':' || rest[5] != b':' {
         return false;
     }
-    match (digits(&rest[..2]), digits(&rest[3..5])) {
-        (Some(h), Some(m)) if h <= 23 && m <= 59 => {}
+    match (digits(&rest[..2]), digits(&rest[3..5]), digits(&rest[6..8])) {
+        (Some(h), Some(m), Some(sec)) if h <= 23 && m <= 59 && sec <= 59 => {}
         _ => return false,
     }
-    rest = &rest[5..];
-    // optional :ss(.fraction)
-    if rest.first() == Some(&b':') {
-        match rest.get(1..3).and_then(digits) {
-            Some(sec) if sec <= 59 => {}
-            _ => return false,
+    rest = &rest[8..];
+    // optional .fraction
+    if rest.first() == Some(&b'.') {
+        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return false;
         }
-        rest = &rest[3..];
-        if rest.first() == Some(&b'.') {
-            let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
-            if n == 0 {
-                return false;
-            }
-            rest = &rest[1 + n..];
-        }
+        rest = &rest[1 + n..];
     }
     match rest {
         b"Z" => true,
@@ -188,8 +188,56 @@ fn is_js_space(c: char) -> bool {
 
 /// `z.url()`: the trimmed string parses as a WHATWG URL.
 pub fn is_url(s: &str) -> bool {
+    if simple_http_url(s.as_bytes()) {
+        return true;
+    }
     let trimmed = s.trim_matches(is_js_space);
     url::Url::parse(trimmed).is_ok()
+}
+
+/// A shortcut for the common case that a WHATWG parser always accepts:
+/// `http(s)://` and a plain ASCII domain (letters, digits and `-` in each
+/// label, no punycode, a last label that starts with a letter so it is not
+/// an IPv4 number), an optional port of at most four digits, then nothing or
+/// a path, query or fragment of printable ASCII (which the parser only ever
+/// percent-encodes). Anything else takes the full parser.
+fn simple_http_url(b: &[u8]) -> bool {
+    let rest = match b {
+        [b'h', b't', b't', b'p', b's', b':', b'/', b'/', rest @ ..] => rest,
+        [b'h', b't', b't', b'p', b':', b'/', b'/', rest @ ..] => rest,
+        _ => return false,
+    };
+    let host_end = rest
+        .iter()
+        .position(|c| matches!(c, b':' | b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let (host, mut tail) = rest.split_at(host_end);
+    let labels_ok = !host.is_empty()
+        && host.split(|&c| c == b'.').all(|l| {
+            !l.is_empty()
+                && l.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+                && !l.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"))
+        })
+        && host
+            .rsplit(|&c| c == b'.')
+            .next()
+            .and_then(|last| last.first())
+            .is_some_and(u8::is_ascii_alphabetic);
+    if !labels_ok {
+        return false;
+    }
+    if let [b':', after @ ..] = tail {
+        let digits = after.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits > 4 {
+            return false;
+        }
+        tail = &after[digits..];
+    }
+    match tail.first() {
+        None => true,
+        Some(b'/' | b'?' | b'#') => tail.iter().all(|&c| (0x21..=0x7e).contains(&c)),
+        Some(_) => false,
+    }
 }
 
 #[cfg(test)]
@@ -246,7 +294,7 @@ mod tests {
         assert!(!is_date("2023-02-29"));
         assert!(!is_date("2024-13-01"));
         assert!(!is_date("2024-04-31"));
-        assert!(is_datetime("2024-01-01T00:00Z", false));
+        assert!(!is_datetime("2024-01-01T00:00Z", false));
         assert!(is_datetime("2024-01-01T00:00:00Z", false));
         assert!(is_datetime("2024-01-01T23:59:59.123456789Z", false));
         assert!(!is_datetime("2024-01-01T00:00:00+02:00", false));
@@ -256,6 +304,33 @@ mod tests {
         assert!(!is_datetime("2024-01-01T00:00:00.Z", false));
         assert!(!is_datetime("2024-01-01", false));
         assert!(!is_datetime("2024-01-01T00:00:00", true));
+    }
+
+    #[test]
+    fn the_url_shortcut_only_accepts_what_the_parser_accepts() {
+        for s in [
+            "https://example.com",
+            "http://a.b.co:8080/x?y=1#z",
+            "https://EXAMPLE.com/%zz",
+            "https://a-b.example/p/{x}",
+            "http://localhost:3000",
+            "https://x.y/",
+        ] {
+            assert!(simple_http_url(s.as_bytes()), "{s}");
+            assert!(url::Url::parse(s).is_ok(), "{s}");
+        }
+        for s in [
+            "https://1.2.3.999",
+            "https://xn--zz.com",
+            "https://a..b",
+            "https://a.b:99999",
+            "https://a b.c",
+            "https://",
+            "ftp://a.b",
+            "https://a.b/ c",
+        ] {
+            assert!(!simple_http_url(s.as_bytes()), "{s}");
+        }
     }
 
     #[test]

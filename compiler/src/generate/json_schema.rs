@@ -33,7 +33,10 @@ pub fn files(bundle: &Bundle) -> Vec<(String, String)> {
         if let Some(d) = &event.description {
             obj.insert("description".into(), json!(d));
         }
-        obj.insert("x-uniflow-version".into(), json!(event.version));
+        obj.insert(
+            "$comment".into(),
+            json!(format!("event schema version {}", event.version)),
+        );
         out.push((format!("{slug}.schema.json"), render(&doc)));
     }
     for (call, traits) in [

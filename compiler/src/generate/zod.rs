@@ -186,6 +186,8 @@ function present(v: unknown): boolean {
   return v !== undefined && v !== null && v !== "";
 }
 
+const Root = z.looseObject({ type: CallType });
+
 /**
  * Every issue of one Segment-spec message, in the order the Uniflow runtime
  * reports them; an empty list means the message is valid.
@@ -199,7 +201,7 @@ function present(v: unknown): boolean {
  *    `on-undeclared` policy decides what happens to them.
  */
 export function validateMessage(message: unknown): Issue[] {
-  const root = z.looseObject({ type: CallType }).safeParse(message);
+  const root = Root.safeParse(message);
   if (!root.success) return issues(root.error);
   const type = root.data.type;
   const m = message as Record<string, unknown>;

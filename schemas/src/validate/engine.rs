@@ -13,11 +13,25 @@ use super::compile::{Kind, Node, NodeId, Program};
 use super::issue::{Issue, IssueCode, PathSegment, js_number};
 use crate::schema::UnknownKeys;
 
-/// Where and why the bytes stopped being JSON.
+/// Where and why the bytes stopped being JSON. Boxed, so that the results
+/// of the hot scanning functions stay two words wide.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SyntaxError {
-    pub pos: usize,
-    pub what: &'static str,
+pub(crate) struct SyntaxError(Box<(usize, &'static str)>);
+
+impl SyntaxError {
+    pub(crate) fn new(pos: usize, what: &'static str) -> Self {
+        SyntaxError(Box::new((pos, what)))
+    }
+
+    /// The byte offset.
+    pub(crate) fn pos(&self) -> usize {
+        self.0.0
+    }
+
+    /// What was wrong.
+    pub(crate) fn what(&self) -> &'static str {
+        self.0.1
+    }
 }
 
 pub(crate) type R<T> = Result<T, SyntaxError>;
@@ -97,14 +111,15 @@ impl<'a> Engine<'a> {
     // ------------------------------------------------------------ scanning
 
     fn err<T>(&self, what: &'static str) -> R<T> {
-        Err(SyntaxError {
-            pos: self.pos,
-            what,
-        })
+        Err(SyntaxError::new(self.pos, what))
     }
 
     #[inline]
     pub fn ws(&mut self) {
+        // Minified JSON, the common case, has no whitespace at all.
+        if self.b.get(self.pos).is_some_and(|&c| c > b' ') {
+            return;
+        }
         while let Some(&c) = self.b.get(self.pos) {
             if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
                 self.pos += 1;
@@ -138,7 +153,9 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Reads a string; returns the raw content's range and whether it has escapes.
+    /// Reads a string; returns the raw content's range and whether it has
+    /// escapes. Scans eight bytes at a time, and checks UTF-8 only in the
+    /// strings that hold non-ASCII bytes (the only place JSON allows them).
     pub fn string_raw(&mut self) -> R<(usize, usize, bool)> {
         if self.next()? != b'"' {
             self.pos -= 1;
@@ -146,18 +163,42 @@ impl<'a> Engine<'a> {
         }
         let start = self.pos;
         let mut escaped = false;
+        let mut non_ascii = 0u64;
+        let b = self.b;
         loop {
-            // Fast scan over plain bytes.
-            while let Some(&c) = self.b.get(self.pos) {
+            // Fast scan over plain bytes, a word at a time.
+            let mut i = self.pos;
+            while let Some(chunk) = b.get(i..i + 8) {
+                let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+                    break;
+                };
+                let x = u64::from_le_bytes(word);
+                let m = special(x);
+                if m != 0 {
+                    let at = (m.trailing_zeros() / 8) as usize;
+                    non_ascii |= x & HIGHS & ((1u64 << (at * 8)).wrapping_sub(1));
+                    i += at;
+                    break;
+                }
+                non_ascii |= x & HIGHS;
+                i += 8;
+            }
+            while let Some(&c) = b.get(i) {
                 if c == b'"' || c == b'\\' || c < 0x20 {
                     break;
                 }
-                self.pos += 1;
+                non_ascii |= u64::from(c & 0x80);
+                i += 1;
             }
-            match self.b.get(self.pos) {
+            self.pos = i;
+            match b.get(self.pos) {
                 None => return self.err("unterminated string"),
                 Some(b'"') => {
                     let end = self.pos;
+                    if non_ascii != 0 && std::str::from_utf8(&b[start..end]).is_err() {
+                        self.pos = start;
+                        return self.err("a string is not valid UTF-8");
+                    }
                     self.pos += 1;
                     return Ok((start, end, escaped));
                 }
@@ -167,7 +208,7 @@ impl<'a> Engine<'a> {
                     match self.next()? {
                         b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
                         b'u' => {
-                            let hex = self.b.get(self.pos..self.pos + 4);
+                            let hex = b.get(self.pos..self.pos + 4);
                             if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
                                 return self.err("invalid \\u escape");
                             }
@@ -242,6 +283,24 @@ impl<'a> Engine<'a> {
         out
     }
 
+    /// The decoded bytes of a string: the raw bytes when it has no escapes
+    /// (already checked to be UTF-8 by [`Self::string_raw`]), else decoded
+    /// into `out`.
+    #[inline]
+    fn text<'s>(
+        b: &'s [u8],
+        start: usize,
+        end: usize,
+        escaped: bool,
+        out: &'s mut String,
+    ) -> &'s [u8] {
+        if escaped {
+            Self::decode(b, start, end, true, out).as_bytes()
+        } else {
+            &b[start..end]
+        }
+    }
+
     /// Code points of a string's decoded value (lone surrogates count one).
     fn codepoints(&mut self, start: usize, end: usize, escaped: bool) -> usize {
         if escaped {
@@ -309,6 +368,13 @@ impl<'a> Engine<'a> {
             }
         }
         self.pos = i;
+        if !simple {
+            // Clinger's fast path: a mantissa below 2^53 divided by an exact
+            // power of ten is correctly rounded, as JSON.parse's result is.
+            if let Some(v) = fast_decimal(&b[start..i]) {
+                return Ok(v);
+            }
+        }
         if simple {
             let mut n: i64 = 0;
             for &c in &b[int_start..i] {
@@ -319,6 +385,34 @@ impl<'a> Engine<'a> {
         }
         let text = std::str::from_utf8(&b[start..i]).unwrap_or("0");
         Ok(text.parse::<f64>().unwrap_or(f64::NAN))
+    }
+
+    /// Checks a number's syntax without computing its value.
+    fn skip_number(&mut self) -> R<()> {
+        let b = self.b;
+        let mut i = self.pos;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while b.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+            }
+            _ => {
+                self.pos = i;
+                return self.err("invalid number");
+            }
+        }
+        if b.get(i) == Some(&b'.') || matches!(b.get(i), Some(b'e' | b'E')) {
+            // Rare enough outside validated values: let the full reader check it.
+            self.number()?;
+            return Ok(());
+        }
+        self.pos = i;
+        Ok(())
     }
 
     /// Skips one value of any type, checking its syntax, without recursion.
@@ -333,7 +427,9 @@ impl<'a> Engine<'a> {
             b'n' => JsonType::Null,
             _ => JsonType::Number,
         };
-        let mut stack: Vec<u8> = Vec::new();
+        // The open containers: a bit per level (1 = object), no allocation
+        // for the first 128 levels.
+        let mut stack = BitStack::default();
         let mut items = 0usize;
         loop {
             self.ws();
@@ -347,7 +443,7 @@ impl<'a> Engine<'a> {
                         if stack.len() > 100_000 {
                             return self.err("nesting deeper than 100000 levels");
                         }
-                        stack.push(b'{');
+                        stack.push(true);
                         self.key_colon()?;
                         continue;
                     }
@@ -361,49 +457,47 @@ impl<'a> Engine<'a> {
                         if stack.len() > 100_000 {
                             return self.err("nesting deeper than 100000 levels");
                         }
-                        if stack.is_empty() {
+                        if stack.len() == 0 {
                             items = 1;
                         }
-                        stack.push(b'[');
+                        stack.push(false);
                         continue;
                     }
                 }
                 b'"' => {
                     self.string_raw()?;
                 }
-                b'-' | b'0'..=b'9' => {
-                    self.number()?;
-                }
+                b'-' | b'0'..=b'9' => self.skip_number()?,
                 b't' => self.literal(b"true")?,
                 b'f' => self.literal(b"false")?,
                 b'n' => self.literal(b"null")?,
                 _ => return self.err("expected a value"),
             }
             loop {
-                let Some(&top) = stack.last() else {
+                let Some(object) = stack.top() else {
                     return Ok((ty, items));
                 };
                 self.ws();
-                match (top, self.next()?) {
-                    (b'{', b',') => {
+                match (object, self.next()?) {
+                    (true, b',') => {
                         self.ws();
                         self.key_colon()?;
                         break;
                     }
-                    (b'[', b',') => {
+                    (false, b',') => {
                         if stack.len() == 1 {
                             items += 1;
                         }
                         break;
                     }
-                    (b'{', b'}') | (b'[', b']') => {
+                    (true, b'}') | (false, b']') => {
                         stack.pop();
                     }
-                    (b'{', _) => {
+                    (true, _) => {
                         self.pos -= 1;
                         return self.err("expected `,` or `}` in an object");
                     }
-                    _ => {
+                    (false, _) => {
                         self.pos -= 1;
                         return self.err("expected `,` or `]` in an array");
                     }
@@ -412,6 +506,7 @@ impl<'a> Engine<'a> {
         }
     }
 
+    #[inline]
     fn key_colon(&mut self) -> R<(usize, usize, bool)> {
         self.ws();
         if self.peek()? != b'"' {
@@ -568,7 +663,7 @@ impl<'a> Engine<'a> {
                 let mut scratch = std::mem::take(&mut self.scratch);
                 let ok = values
                     .iter()
-                    .any(|v| **v == *Self::decode(self.b, s, e, esc, &mut scratch));
+                    .any(|v| v.as_bytes() == Self::text(self.b, s, e, esc, &mut scratch));
                 self.scratch = scratch;
                 if !ok {
                     self.issue(IssueCode::InvalidValue, message.to_string());
@@ -637,7 +732,7 @@ impl<'a> Engine<'a> {
         let (s, e, esc) = self.string_raw()?;
         let (format_ok, pattern_ok) = if format.is_some() || pattern.is_some() {
             let mut scratch = std::mem::take(&mut self.scratch);
-            let text = Self::decode(self.b, s, e, esc, &mut scratch);
+            let text = Self::text(self.b, s, e, esc, &mut scratch);
             let f = format.is_none_or(|f| f.matches(text));
             let p = pattern.as_ref().is_none_or(|p| p.regex.is_match(text));
             self.scratch = scratch;
@@ -776,13 +871,13 @@ impl<'a> Engine<'a> {
                 let (ks, ke, kesc) = self.key_colon()?;
                 let found = {
                     let mut scratch = std::mem::take(&mut self.scratch);
-                    let key = Self::decode(self.b, ks, ke, kesc, &mut scratch);
-                    let found = fields.binary_search_by(|f| f.key.as_bytes().cmp(key.as_bytes()));
-                    if found.is_err()
-                        && *unknown == UnknownKeys::Strict
-                        && !unrecognized.iter().any(|u| u == key)
-                    {
-                        unrecognized.push(key.to_owned());
+                    let key = Self::text(self.b, ks, ke, kesc, &mut scratch);
+                    let found = find_field(fields, key);
+                    if found.is_err() && *unknown == UnknownKeys::Strict {
+                        let key = String::from_utf8_lossy(key);
+                        if !unrecognized.iter().any(|u| *u == key) {
+                            unrecognized.push(key.into_owned());
+                        }
                     }
                     self.scratch = scratch;
                     found
@@ -865,6 +960,96 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// The field with this key: a linear scan comparing lengths first, faster
+/// than a binary search for the ten-odd fields of a typical event.
+fn find_field(fields: &[super::compile::Field], key: &[u8]) -> Result<usize, usize> {
+    if fields.len() > 24 {
+        return fields.binary_search_by(|f| f.key.as_bytes().cmp(key));
+    }
+    fields
+        .iter()
+        .position(|f| f.key.len() == key.len() && short_eq(f.key.as_bytes(), key))
+        .ok_or(0)
+}
+
+/// `123.45` or `-0.5` (no exponent, at most 15 significant digits) exactly.
+fn fast_decimal(lexeme: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (negative, digits) = match lexeme.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, lexeme),
+    };
+    let mut mantissa: u64 = 0;
+    let mut count = 0usize;
+    let mut frac = None;
+    for (i, &c) in digits.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                count += 1;
+            }
+            b'.' => frac = Some(i),
+            _ => return None,
+        }
+        if count > 15 {
+            return None;
+        }
+    }
+    let scale = digits.len() - 1 - frac?;
+    let v = mantissa as f64 / POW10[scale.min(15)];
+    Some(if negative { -v } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fast_decimal;
+
+    #[test]
+    fn fast_decimals_equal_the_full_parser() {
+        for s in [
+            "0.07",
+            "875.83",
+            "-0.5",
+            "4379.15",
+            "0.000001",
+            "123456789.012345",
+            "1.5",
+            "-0.0",
+        ] {
+            assert_eq!(
+                fast_decimal(s.as_bytes()),
+                Some(s.parse::<f64>().unwrap()),
+                "{s}"
+            );
+        }
+        assert_eq!(fast_decimal(b"1234567890.1234567"), None);
+        assert_eq!(fast_decimal(b"1e5"), None);
+    }
+}
+
+/// Byte equality of two short slices of equal length, without a call to memcmp.
+#[inline]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// A mask with the high bit set in the first byte of `x` (little-endian) that
+/// ends a plain run in a string: `"`, `\` or a control character. Bits above
+/// the first match may be spurious; only the lowest is used.
+#[inline]
+fn special(x: u64) -> u64 {
+    let quote = x ^ (ONES * u64::from(b'"'));
+    let backslash = x ^ (ONES * u64::from(b'\\'));
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let control = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+    zero(quote) | zero(backslash) | control
+}
+
 fn hex4(h: &[u8]) -> u32 {
     h.iter().fold(0, |n, &c| {
         n * 16
@@ -895,6 +1080,44 @@ fn is_array_index(k: &str) -> bool {
         && k.bytes().all(|c| c.is_ascii_digit())
         && (k == "0" || !k.starts_with('0'))
         && k.parse::<u64>().is_ok_and(|n| n < 4_294_967_295)
+}
+
+/// A stack of booleans: 128 in two words, then a vector.
+#[derive(Default)]
+struct BitStack {
+    low: u128,
+    len: usize,
+    high: Vec<bool>,
+}
+
+impl BitStack {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, v: bool) {
+        if self.len < 128 {
+            self.low = (self.low & !(1 << self.len)) | (u128::from(v) << self.len);
+        } else {
+            self.high.push(v);
+        }
+        self.len += 1;
+    }
+
+    fn top(&self) -> Option<bool> {
+        match self.len {
+            0 => None,
+            n if n <= 128 => Some(self.low & (1 << (n - 1)) != 0),
+            _ => self.high.last().copied(),
+        }
+    }
+
+    fn pop(&mut self) {
+        if self.len > 128 {
+            self.high.pop();
+        }
+        self.len = self.len.saturating_sub(1);
+    }
 }
 
 /// Which of an object's fields were seen: a bit mask up to 64, a vector beyond.

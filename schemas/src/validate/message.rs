@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compile::{Field, Fmt, Kind, Node, NodeId, Program, enum_message};
 use super::engine::{Engine, JsonType, Received, Seg, SyntaxError};
+
 use super::issue::{Issue, IssueCode, PathSegment};
 use crate::bundle::Bundle;
 use crate::schema::UnknownKeys;
@@ -93,12 +94,36 @@ const KEYS: [&str; 13] = [
     "userId",
 ];
 const TYPE_SLOT: usize = KEYS.len();
+const ANONYMOUS_ID: usize = 0;
+const EVENT: usize = 2;
+const MESSAGE_ID: usize = 5;
+const PROPERTIES: usize = 8;
+const TRAITS: usize = 11;
+const USER_ID: usize = 12;
 
 fn slot(key: &str) -> Option<usize> {
-    if key == "type" {
-        return Some(TYPE_SLOT);
-    }
-    KEYS.binary_search(&key).ok()
+    slot_bytes(key.as_bytes())
+}
+
+fn slot_bytes(key: &[u8]) -> Option<usize> {
+    // A `match` on byte strings compiles to a switch on length, then a compare.
+    Some(match key {
+        b"type" => TYPE_SLOT,
+        b"anonymousId" => 0,
+        b"context" => 1,
+        b"event" => 2,
+        b"groupId" => 3,
+        b"integrations" => 4,
+        b"messageId" => 5,
+        b"name" => 6,
+        b"previousId" => 7,
+        b"properties" => 8,
+        b"sentAt" => 9,
+        b"timestamp" => 10,
+        b"traits" => 11,
+        b"userId" => 12,
+        _ => return None,
+    })
 }
 
 /// Schemas compiled for fast validation of messages.
@@ -144,12 +169,19 @@ impl Validator {
 
     /// Validates the raw bytes of one message.
     pub fn validate(&self, bytes: &[u8]) -> Verdict {
-        if std::str::from_utf8(bytes).is_err() {
-            return invalid_json("the bytes are not valid UTF-8".to_owned());
-        }
         match self.run(bytes) {
             Ok(v) => v,
-            Err(e) => invalid_json(format!("{} at byte {}", e.what, e.pos)),
+            Err(e) => invalid_json(format!("{} at byte {}", e.what(), e.pos())),
+        }
+    }
+
+    /// The schema of a call's body, when the call has one.
+    fn body(&self, call: CallType, event: Option<&str>) -> Option<NodeId> {
+        match call {
+            CallType::Track => event.and_then(|e| self.events.get(e)).copied(),
+            CallType::Identify => Some(self.user_traits),
+            CallType::Group => Some(self.group_traits),
+            _ => None,
         }
     }
 
@@ -157,31 +189,13 @@ impl Validator {
         let mut e = Engine::new(&self.prog, bytes);
         e.ws();
         if e.peek()? != b'{' {
-            let (ty, _) = e.skip()?;
-            end(&mut e)?;
-            let received = match ty {
-                JsonType::String => Received::String,
-                JsonType::Number => Received::Number,
-                JsonType::Boolean => Received::Boolean,
-                JsonType::Null => Received::Null,
-                JsonType::Array => Received::Array,
-                JsonType::Object => Received::Object,
-            };
-            let object = Node {
-                kind: Kind::Object {
-                    fields: Box::new([]),
-                    unknown: UnknownKeys::Passthrough,
-                },
-                nullable: false,
-            };
-            e.wrong_type(&object, received, None);
-            return Ok(Verdict {
-                issues: e.issues,
-                ..Verdict::default()
-            });
+            return self.not_an_object(e);
         }
-        // Capture where each top-level value starts (the last of a repeated key wins).
-        let mut slots: [Option<(usize, JsonType)>; KEYS.len() + 1] = [None; KEYS.len() + 1];
+        // One pass over the top level: capture where each envelope value is,
+        // and check the body in place when `type` (and `event`) came first.
+        let mut slots: [Option<Slot>; KEYS.len() + 1] = [None; KEYS.len() + 1];
+        // (the body slot's position, the type and event positions it was checked with)
+        let mut checked_body: Option<(usize, Option<usize>, Option<usize>)> = None;
         e.pos += 1;
         e.ws();
         if e.peek()? == b'}' {
@@ -193,17 +207,60 @@ impl Validator {
                 e.ws();
                 if e.next()? != b':' {
                     e.pos -= 1;
-                    return Err(SyntaxError {
-                        pos: e.pos,
-                        what: "expected `:` after a key",
-                    });
+                    return Err(SyntaxError::new(e.pos, "expected `:` after a key"));
                 }
                 e.ws();
                 let at = e.pos;
-                let (ty, _) = e.skip()?;
-                let key = decode_key(bytes, ks, ke, kesc);
-                if let Some(i) = slot(&key) {
-                    slots[i] = Some((at, ty));
+                let i = if kesc {
+                    slot(&decode_key(bytes, ks, ke, true))
+                } else {
+                    slot_bytes(&bytes[ks..ke])
+                };
+                let captured = match i {
+                    Some(i) if (i == PROPERTIES || i == TRAITS) && e.peek()? == b'{' => {
+                        let call = slots[TYPE_SLOT].and_then(|s| call_of(bytes, s));
+                        let event = slots[EVENT].and_then(|s| s.borrowed(bytes));
+                        let key_matches = match call {
+                            Some(CallType::Track) => i == PROPERTIES,
+                            Some(CallType::Identify | CallType::Group) => i == TRAITS,
+                            _ => false,
+                        };
+                        match call
+                            .filter(|_| key_matches)
+                            .and_then(|c| self.body(c, event.as_deref()))
+                        {
+                            Some(node) => {
+                                if checked_body.is_some() {
+                                    // A repeated key: only the last value counts.
+                                    e.issues.clear();
+                                }
+                                e.path.push(Seg::Name(KEYS[i]));
+                                e.value(node)?;
+                                e.path.clear();
+                                checked_body = Some((
+                                    at,
+                                    slots[TYPE_SLOT].map(|s| s.at),
+                                    slots[EVENT].map(|s| s.at),
+                                ));
+                                Slot::new(at, JsonType::Object)
+                            }
+                            None => Slot::new(at, e.skip()?.0),
+                        }
+                    }
+                    Some(_) if e.peek()? == b'"' => {
+                        let (start, end, escaped) = e.string_raw()?;
+                        Slot {
+                            at,
+                            ty: JsonType::String,
+                            start,
+                            end,
+                            escaped,
+                        }
+                    }
+                    _ => Slot::new(at, e.skip()?.0),
+                };
+                if let Some(i) = i {
+                    slots[i] = Some(captured);
                 }
                 e.ws();
                 match e.next()? {
@@ -211,70 +268,88 @@ impl Validator {
                     b'}' => break,
                     _ => {
                         e.pos -= 1;
-                        return Err(SyntaxError {
-                            pos: e.pos,
-                            what: "expected `,` or `}` in an object",
-                        });
+                        return Err(SyntaxError::new(e.pos, "expected `,` or `}` in an object"));
                     }
                 }
             }
         }
         end(&mut e)?;
 
-        let string_at = |s: Option<(usize, JsonType)>| -> Option<String> {
-            let (at, ty) = s?;
-            if ty != JsonType::String {
-                return None;
-            }
-            let mut probe = Engine::new(&self.prog, bytes);
-            probe.pos = at;
-            let (a, b, esc) = probe.string_raw().ok()?;
-            Some(decode_key(bytes, a, b, esc))
-        };
         let mut verdict = Verdict {
-            message_id: string_at(slots[slot("messageId").unwrap_or(0)]),
+            message_id: slots[MESSAGE_ID].and_then(|s| s.text(bytes)),
             ..Verdict::default()
         };
-        let call = string_at(slots[TYPE_SLOT])
-            .and_then(|t| CallType::ALL.into_iter().find(|c| c.as_str() == t));
-        let Some(call) = call else {
-            verdict.issues.push(Issue::new(
+        let Some(call) = slots[TYPE_SLOT].and_then(|s| call_of(bytes, s)) else {
+            e.issues.clear();
+            e.issues.push(Issue::new(
                 IssueCode::InvalidValue,
                 vec![PathSegment::Key("type".into())],
                 self.type_message.clone(),
             ));
+            verdict.issues = e.issues;
             return Ok(verdict);
         };
         verdict.call = Some(call);
+        if call == CallType::Track {
+            verdict.event = slots[EVENT].and_then(|s| s.text(bytes));
+            verdict.declared = verdict
+                .event
+                .as_ref()
+                .is_some_and(|ev| self.events.contains_key(ev));
+        }
+        // The body checked in place counts only if it was checked with the
+        // final `type` and `event` (JSON.parse keeps the last of repeated keys).
+        let body_key = if call == CallType::Track {
+            PROPERTIES
+        } else {
+            TRAITS
+        };
+        let in_place = checked_body.is_some_and(|(at, t, ev)| {
+            slots[body_key].map(|s| s.at) == Some(at)
+                && slots[TYPE_SLOT].map(|s| s.at) == t
+                && slots[EVENT].map(|s| s.at) == ev
+        });
+        let body_issues = if in_place {
+            std::mem::take(&mut e.issues)
+        } else {
+            Vec::new()
+        };
+        e.issues.clear();
 
         // The envelope, in Zod's key order.
         for (i, field) in &self.envelopes[call as usize] {
             e.path.clear();
             match slots[*i] {
-                Some((at, _)) => {
-                    e.pos = at;
+                Some(slot) => {
                     e.path.push(Seg::Name(&field.key));
-                    e.value(field.node)?;
+                    let node = &self.prog.nodes[field.node];
+                    if is_any_object(node) {
+                        // `z.looseObject({})`: only the type matters.
+                        match slot.ty {
+                            JsonType::Object => {}
+                            other => e.wrong_type(node, received(other), None),
+                        }
+                    } else {
+                        e.pos = slot.at;
+                        e.value(field.node)?;
+                    }
                 }
-                None if field.required => {
-                    e.missing_top(&field.key, field.node);
-                }
+                None if field.required => e.missing_top(&field.key, field.node),
                 None => {}
             }
         }
         e.path.clear();
 
         // `userId` or `anonymousId`.
-        let present = |key: &str| -> bool {
-            match slots[slot(key).unwrap_or(0)] {
-                None | Some((_, JsonType::Null)) => false,
-                Some((_, JsonType::String)) => {
-                    string_at(slots[slot(key).unwrap_or(0)]).is_some_and(|s| !s.is_empty())
-                }
-                Some(_) => true,
-            }
+        let present = |i: usize| match slots[i] {
+            None => false,
+            Some(s) => match s.ty {
+                JsonType::Null => false,
+                JsonType::String => s.end > s.start,
+                _ => true,
+            },
         };
-        if !present("userId") && !present("anonymousId") {
+        if !present(USER_ID) && !present(ANONYMOUS_ID) {
             e.issues.push(Issue::new(
                 IssueCode::Custom,
                 Vec::new(),
@@ -283,26 +358,14 @@ impl Validator {
         }
 
         // The declared body.
-        let (body, key) = match call {
-            CallType::Track => {
-                verdict.event = string_at(slots[slot("event").unwrap_or(0)]);
-                let node = verdict
-                    .event
-                    .as_ref()
-                    .and_then(|ev| self.events.get(ev))
-                    .copied();
-                verdict.declared = node.is_some();
-                (node, "properties")
-            }
-            CallType::Identify => (Some(self.user_traits), "traits"),
-            CallType::Group => (Some(self.group_traits), "traits"),
-            _ => (None, ""),
-        };
-        if let Some(node) = body {
-            match slots[slot(key).unwrap_or(0)] {
+        if in_place {
+            e.issues.extend(body_issues);
+        } else if let Some(node) = self.body(call, verdict.event.as_deref()) {
+            let key = KEYS[body_key];
+            match slots[body_key] {
                 None => e.empty_object(key, node),
-                Some((at, JsonType::Object)) => {
-                    e.pos = at;
+                Some(s) if s.ty == JsonType::Object => {
+                    e.pos = s.at;
                     e.path.push(Seg::Name(key));
                     e.value(node)?;
                     e.path.clear();
@@ -313,6 +376,93 @@ impl Validator {
         verdict.issues = e.issues;
         Ok(verdict)
     }
+
+    fn not_an_object(&self, mut e: Engine<'_>) -> Result<Verdict, SyntaxError> {
+        let (ty, _) = e.skip()?;
+        end(&mut e)?;
+        let object = Node {
+            kind: Kind::Object {
+                fields: Box::new([]),
+                unknown: UnknownKeys::Passthrough,
+            },
+            nullable: false,
+        };
+        e.wrong_type(&object, received(ty), None);
+        Ok(Verdict {
+            issues: e.issues,
+            ..Verdict::default()
+        })
+    }
+}
+
+/// Where a top-level value is, and for strings their raw content.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    at: usize,
+    ty: JsonType,
+    start: usize,
+    end: usize,
+    escaped: bool,
+}
+
+impl Slot {
+    fn new(at: usize, ty: JsonType) -> Slot {
+        Slot {
+            at,
+            ty,
+            start: 0,
+            end: 0,
+            escaped: false,
+        }
+    }
+
+    /// The decoded value of a string slot, borrowed when it has no escapes.
+    fn borrowed(self, bytes: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+        if self.ty != JsonType::String {
+            return None;
+        }
+        if self.escaped {
+            return Some(decode_key(bytes, self.start, self.end, true).into());
+        }
+        std::str::from_utf8(&bytes[self.start..self.end])
+            .ok()
+            .map(Into::into)
+    }
+
+    /// The decoded value of a string slot.
+    fn text(self, bytes: &[u8]) -> Option<String> {
+        (self.ty == JsonType::String).then(|| decode_key(bytes, self.start, self.end, self.escaped))
+    }
+}
+
+fn call_of(bytes: &[u8], s: Slot) -> Option<CallType> {
+    if s.ty != JsonType::String {
+        return None;
+    }
+    let raw = &bytes[s.start..s.end];
+    if s.escaped {
+        let text = decode_key(bytes, s.start, s.end, true);
+        return CallType::ALL.into_iter().find(|c| c.as_str() == text);
+    }
+    CallType::ALL
+        .into_iter()
+        .find(|c| c.as_str().as_bytes() == raw)
+}
+
+fn received(ty: JsonType) -> Received {
+    match ty {
+        JsonType::String => Received::String,
+        JsonType::Number => Received::Number,
+        JsonType::Boolean => Received::Boolean,
+        JsonType::Null => Received::Null,
+        JsonType::Array => Received::Array,
+        JsonType::Object => Received::Object,
+    }
+}
+
+fn is_any_object(node: &Node) -> bool {
+    matches!(&node.kind, Kind::Object { fields, unknown } if fields.is_empty() && *unknown == UnknownKeys::Passthrough)
+        && !node.nullable
 }
 
 fn invalid_json(why: String) -> Verdict {
@@ -329,17 +479,21 @@ fn invalid_json(why: String) -> Verdict {
 fn end(e: &mut Engine<'_>) -> Result<(), SyntaxError> {
     e.ws();
     if e.pos < e.b.len() {
-        return Err(SyntaxError {
-            pos: e.pos,
-            what: "unexpected data after the JSON value",
-        });
+        return Err(SyntaxError::new(
+            e.pos,
+            "unexpected data after the JSON value",
+        ));
     }
     Ok(())
 }
 
 fn decode_key(bytes: &[u8], start: usize, end: usize, escaped: bool) -> String {
     if !escaped {
-        return String::from_utf8_lossy(&bytes[start..end]).into_owned();
+        // The engine checked strings' UTF-8 already.
+        return match std::str::from_utf8(&bytes[start..end]) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(&bytes[start..end]).into_owned(),
+        };
     }
     // Escapes are rare in keys: let serde_json decode the quoted string.
     let quoted = &bytes[start - 1..end + 1];
@@ -421,4 +575,25 @@ fn envelope(prog: &mut Program, call: CallType) -> Vec<(usize, Field)> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_constants_name_their_keys() {
+        assert_eq!(KEYS[ANONYMOUS_ID], "anonymousId");
+        assert_eq!(KEYS[EVENT], "event");
+        assert_eq!(KEYS[MESSAGE_ID], "messageId");
+        assert_eq!(KEYS[PROPERTIES], "properties");
+        assert_eq!(KEYS[TRAITS], "traits");
+        assert_eq!(KEYS[USER_ID], "userId");
+        assert!(KEYS.windows(2).all(|w| w[0] < w[1]));
+        for (i, k) in KEYS.iter().enumerate() {
+            assert_eq!(slot(k), Some(i));
+        }
+        assert_eq!(slot("type"), Some(TYPE_SLOT));
+        assert_eq!(slot("types"), None);
+    }
 }
