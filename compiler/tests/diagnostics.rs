@@ -145,6 +145,17 @@ fn no_unreferenced_snapshots() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     for entry in std::fs::read_dir(root.join("snapshots")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix("build__") {
+            let example = rest.split("__").next().unwrap_or_default();
+            assert!(
+                root.join("../../examples")
+                    .join(example)
+                    .join("uniflow.kdl")
+                    .exists(),
+                "snapshot {name} has no example"
+            );
+            continue;
+        }
         let fixture = name
             .strip_prefix("diagnostics__human@")
             .or_else(|| name.strip_prefix("diagnostics__json@"))
