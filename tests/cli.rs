@@ -196,3 +196,108 @@ fn help_teaches_the_commands() {
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("--format"));
 }
+
+#[test]
+fn build_writes_identical_artifacts_twice_and_check_detects_staleness() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("build");
+    let out_s = out.to_str().unwrap();
+    let run = uniflow(&["build", "examples/shop", "--out", out_s], &root());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let first = std::fs::read(out.join("schemas/index.ts")).unwrap();
+    let bundle = std::fs::read(out.join("bundle.json")).unwrap();
+    assert!(out.join("schemas/order-completed.schema.json").exists());
+    assert!(out.join("schemas/traits/identify.schema.json").exists());
+    let run = uniflow(&["build", "examples/shop", "--out", out_s], &root());
+    assert_eq!(run.code, 0);
+    assert!(run.stderr.contains("0 written"), "{}", run.stderr);
+    assert_eq!(std::fs::read(out.join("schemas/index.ts")).unwrap(), first);
+    assert_eq!(std::fs::read(out.join("bundle.json")).unwrap(), bundle);
+    assert_eq!(
+        uniflow(
+            &["build", "examples/shop", "--out", out_s, "--check"],
+            &root()
+        )
+        .code,
+        0
+    );
+    // A stale file and a file no longer generated are both found, then fixed.
+    std::fs::write(out.join("bundle.json"), "{}").unwrap();
+    std::fs::write(out.join("schemas/old-event.schema.json"), "{}").unwrap();
+    let run = uniflow(
+        &["build", "examples/shop", "--out", out_s, "--check"],
+        &root(),
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("out of date") && run.stderr.contains("no longer generated"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        uniflow(&["build", "examples/shop", "--out", out_s], &root()).code,
+        0
+    );
+    assert!(!out.join("schemas/old-event.schema.json").exists());
+    assert_eq!(std::fs::read(out.join("bundle.json")).unwrap(), bundle);
+}
+
+#[test]
+fn build_refuses_a_config_with_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("uniflow.kdl"), "project \"a\" {\n}\n").unwrap();
+    let run = uniflow(&["build"], dir.path());
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("nothing was built"), "{}", run.stderr);
+    assert!(!dir.path().join("build").exists());
+}
+
+#[test]
+fn validate_reads_ndjson_and_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = r#"{"type":"identify","userId":"u1","messageId":"m1","traits":{"email":"a@b.co"}}"#;
+    let bad = r#"{"type":"track","event":"Order Completed","anonymousId":"a","properties":{"revenue":"12"}}"#;
+    std::fs::write(dir.path().join("good.ndjson"), format!("{good}\n\n")).unwrap();
+    std::fs::write(
+        dir.path().join("mixed.ndjson"),
+        format!("{good}\n{bad}\nnot json\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("batch.json"),
+        format!(r#"{{"batch":[{good},{bad}]}}"#),
+    )
+    .unwrap();
+    let config = root().join("examples/shop");
+    let config = config.to_str().unwrap();
+    let run = uniflow(&["validate", "--config", config, "good.ndjson"], dir.path());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "{\"index\":0,\"messageId\":\"m1\",\"valid\":true,\"issues\":[]}\n"
+    );
+    let run = uniflow(
+        &["validate", "--config", config, "mixed.ndjson"],
+        dir.path(),
+    );
+    assert_eq!(run.code, 1);
+    insta::assert_snapshot!(run.stdout);
+    let run = uniflow(&["validate", "--config", config, "batch.json"], dir.path());
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout.lines().count(), 2);
+    // The compiled bundle works as the configuration too.
+    let out = dir.path().join("build");
+    assert_eq!(
+        uniflow(
+            &["build", config, "--out", out.to_str().unwrap()],
+            dir.path()
+        )
+        .code,
+        0
+    );
+    let run = uniflow(
+        &["validate", "--config", "build/bundle.json", "good.ndjson"],
+        dir.path(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
