@@ -141,11 +141,26 @@ fn length_checks_run_on_the_wrong_type() {
             "too_big properties.a Too big: expected string to have <=1 characters",
         ],
     );
-    // An int that is not an integer stops the array's own checks.
+    // An array over its maximum reports only that; its items are not read.
     check(
         S,
         &track(r#"{"r":"x","a":[1.5,2]}"#),
+        &["too_big properties.a Too big: expected array to have <=1 items"],
+    );
+    check(
+        S,
+        &track(r#"{"r":"x","a":[1.5]}"#),
         &["invalid_type properties.a.0 Invalid input: expected int, received number"],
+    );
+    // An object with a `length` key gets length checks too, as in Zod.
+    check(
+        S,
+        &track(r#"{"r":"x","s":{"length":"x"}}"#),
+        &[
+            "invalid_type properties.s Invalid input: expected string, received object",
+            "too_small properties.s Too small: expected unknown to be >=2",
+            "too_big properties.s Too big: expected unknown to be <=3",
+        ],
     );
 }
 

@@ -50,7 +50,7 @@ pub fn index_ts(bundle: &Bundle) -> String {
     out.push_str("/** Every declared event's `properties` schema, by event name. */\n");
     out.push_str("export const events = {\n");
     for name in bundle.events.keys() {
-        let _ = writeln!(out, "  {}: {}Properties,", js_string(name), pascal(name));
+        let _ = writeln!(out, "  {}: {}Properties,", js_key(name), pascal(name));
     }
     out.push_str("} as const;\n\n/** The name of a declared event. */\nexport type EventName = keyof typeof events;\n\n");
     out.push_str(ENVELOPE);
@@ -307,7 +307,7 @@ fn zod(s: &Schema, depth: usize) -> String {
                     if v.optional {
                         value.push_str(".optional()");
                     }
-                    let _ = writeln!(body, "{indent}{}: {value},", js_string(k));
+                    let _ = writeln!(body, "{indent}{}: {value},", js_key(k));
                 }
                 format!("{ctor}({{\n{body}{}}})", "  ".repeat(depth))
             }
@@ -331,6 +331,16 @@ fn zod(s: &Schema, depth: usize) -> String {
         e.push_str(".nullable()");
     }
     e
+}
+
+/// An object-literal key. `"__proto__": x` would set the prototype instead
+/// of defining a key, so that one is written as a computed key.
+fn js_key(k: &str) -> String {
+    if k == "__proto__" {
+        format!("[{}]", js_string(k))
+    } else {
+        js_string(k)
+    }
 }
 
 /// A JavaScript string literal (JSON's escaping is valid JavaScript).

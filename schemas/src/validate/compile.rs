@@ -83,8 +83,8 @@ pub(crate) enum Kind {
         message: Box<str>,
     },
     Object {
-        /// Sorted by key bytes: the order Zod reports issues in, because the
-        /// generated Zod schemas list keys in this order too.
+        /// In JavaScript's key order over the sorted keys: the order Zod
+        /// reports issues in, as the generated shapes list keys sorted.
         fields: Box<[Field]>,
         unknown: UnknownKeys,
     },
@@ -100,6 +100,57 @@ pub(crate) struct Field {
     pub key: Box<str>,
     pub node: NodeId,
     pub required: bool,
+    /// For keys that name a member of `Object.prototype` (`toString`,
+    /// `constructor`, `__proto__`, ...): what Zod reads when the key is
+    /// absent, since `input[key]` then finds the inherited member.
+    pub inherited: Option<Inherited>,
+}
+
+/// An inherited member of `Object.prototype`, as Zod sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inherited {
+    /// A method, with its `.length` (its number of parameters).
+    Function(u32),
+    /// `__proto__`: Zod never checks this key, present or not.
+    Object,
+}
+
+impl Inherited {
+    /// The member a key names, if any.
+    pub(crate) fn of(key: &str) -> Option<Inherited> {
+        Some(match key {
+            "__proto__" => Inherited::Object,
+            "constructor"
+            | "hasOwnProperty"
+            | "isPrototypeOf"
+            | "propertyIsEnumerable"
+            | "__lookupGetter__"
+            | "__lookupSetter__" => Inherited::Function(1),
+            "__defineGetter__" | "__defineSetter__" => Inherited::Function(2),
+            "toString" | "toLocaleString" | "valueOf" => Inherited::Function(0),
+            _ => return None,
+        })
+    }
+}
+
+/// JavaScript's own-property order: integer-like keys ascending, then the
+/// rest in the order written (sorted, as the generated Zod shapes are).
+pub(crate) fn js_key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (array_index(a), array_index(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.as_bytes().cmp(b.as_bytes()),
+    }
+}
+
+/// A canonical array index (`0`, `17`, not `01`), which JavaScript orders first.
+pub(crate) fn array_index(k: &str) -> Option<u64> {
+    if k.is_empty() || !k.bytes().all(|c| c.is_ascii_digit()) || (k.len() > 1 && k.starts_with('0'))
+    {
+        return None;
+    }
+    k.parse::<u64>().ok().filter(|&n| n < 4_294_967_295)
 }
 
 #[derive(Debug, Clone)]
@@ -182,9 +233,10 @@ impl Program {
                         key: k.as_str().into(),
                         node: self.compile(v),
                         required: !v.optional,
+                        inherited: Inherited::of(k),
                     })
                     .collect();
-                fields.sort_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));
+                fields.sort_by(|a, b| js_key_order(&a.key, &b.key));
                 Kind::Object {
                     fields: fields.into(),
                     unknown: s.unknown_keys,
@@ -242,39 +294,155 @@ pub(crate) fn compile_pattern(js: &str) -> Option<Pattern> {
     })
 }
 
+/// JavaScript's `\s`: WhiteSpace and LineTerminator.
+const JS_SPACE: &str = r"\t\n\x0B\x0C\r \u{A0}\u{1680}\u{2000}-\u{200A}\u{2028}\u{2029}\u{202F}\u{205F}\u{3000}\u{FEFF}";
+
+/// The private-use character standing for a UTF-16 surrogate unit, so that
+/// patterns see strings as JavaScript does without the `u` flag: an astral
+/// character is two units, each matched by one `.`.
+pub(crate) fn unit_char(unit: u32) -> char {
+    char::from_u32(0xE000 + (unit - 0xD800)).unwrap_or('\u{FFFD}')
+}
+
+/// Pushes a character as JavaScript's UTF-16 units (astral: two stand-ins).
+pub(crate) fn push_units(out: &mut String, c: char) {
+    let v = c as u32;
+    if v > 0xFFFF {
+        let v = v - 0x10000;
+        out.push(unit_char(0xD800 + (v >> 10)));
+        out.push(unit_char(0xDC00 + (v & 0x3FF)));
+    } else {
+        out.push(c);
+    }
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    if c.is_ascii_punctuation() {
+        out.push('\\');
+    }
+    out.push(c);
+}
+
 fn translate(js: &str) -> String {
     let mut out = String::with_capacity(js.len() + 16);
     let mut in_class = false;
-    let mut chars = js.chars();
+    let mut chars = js.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\\' => match chars.next() {
                 Some('d') => out.push_str(if in_class { "0-9" } else { "[0-9]" }),
-                Some('D') if !in_class => out.push_str("[^0-9]"),
+                Some('D') => out.push_str("[^0-9]"),
                 Some('w') => out.push_str(if in_class {
                     "0-9A-Za-z_"
                 } else {
                     "[0-9A-Za-z_]"
                 }),
-                Some('W') if !in_class => out.push_str("[^0-9A-Za-z_]"),
-                Some('b') if !in_class => out.push_str(r"(?-u:\b)"),
-                Some('B') if !in_class => out.push_str(r"(?-u:\B)"),
-                Some(other) => {
-                    out.push('\\');
-                    out.push(other);
+                Some('W') => out.push_str("[^0-9A-Za-z_]"),
+                Some('s') if in_class => out.push_str(JS_SPACE),
+                Some('s') => {
+                    out.push('[');
+                    out.push_str(JS_SPACE);
+                    out.push(']');
                 }
+                Some('S') => {
+                    out.push_str("[^");
+                    out.push_str(JS_SPACE);
+                    out.push(']');
+                }
+                Some('b') if !in_class => out.push_str(r"(?-u:\b)"),
+                Some('b') => out.push_str(r"\x08"),
+                Some('B') if !in_class => out.push_str(r"(?-u:\B)"),
+                Some('0') if !chars.peek().is_some_and(char::is_ascii_digit) => {
+                    out.push_str(r"\x00")
+                }
+                Some('u') => {
+                    let hex: String = chars.clone().take(4).collect();
+                    match u32::from_str_radix(&hex, 16) {
+                        Ok(unit) if hex.len() == 4 => {
+                            for _ in 0..4 {
+                                chars.next();
+                            }
+                            if (0xD800..0xE000).contains(&unit) {
+                                out.push_str(&format!("\\u{{{:X}}}", unit_char(unit) as u32));
+                            } else {
+                                out.push_str(&format!("\\u{{{unit:X}}}"));
+                            }
+                        }
+                        // Without the `u` flag, `\u` not followed by four hex digits is `u`.
+                        _ => out.push('u'),
+                    }
+                }
+                // Escapes both dialects read the same way.
+                Some(e @ ('f' | 'n' | 'r' | 't' | 'v' | 'x')) => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                Some(e @ '1'..='9') => {
+                    // A back-reference: the Rust engine refuses it, as `check` does.
+                    out.push('\\');
+                    out.push(e);
+                }
+                // Any other escaped letter is that letter in JavaScript (`\p` is `p`).
+                Some(e) if e.is_ascii_alphabetic() => out.push(e),
+                Some(e) => push_escaped(&mut out, e),
                 None => out.push('\\'),
             },
             '[' if !in_class => {
-                in_class = true;
-                out.push('[');
-                // A leading `]` or `^]` is literal in both dialects.
+                let negated = chars.peek() == Some(&'^');
+                if negated {
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    // `[]` matches nothing and `[^]` anything in JavaScript;
+                    // Rust would read the `]` literally.
+                    chars.next();
+                    out.push_str(if negated { r"[\s\S]" } else { r"[^\s\S]" });
+                } else {
+                    in_class = true;
+                    out.push_str(if negated { "[^" } else { "[" });
+                }
             }
             ']' if in_class => {
                 in_class = false;
                 out.push(']');
             }
+            '[' if in_class => out.push_str("\\["),
+            '&' | '~' | '-' if in_class && chars.peek() == Some(&c) => {
+                // Rust's class set operators (`&&`, `~~`, `--`) are plain characters in JavaScript.
+                out.push('\\');
+                out.push(c);
+            }
             '.' if !in_class => out.push_str("[^\\n\\r\\u{2028}\\u{2029}]"),
+            '{' if !in_class => {
+                // A brace that does not open `{n}`, `{n,}` or `{n,m}` is a
+                // literal brace in JavaScript; Rust would refuse it.
+                let rest: String = chars.clone().collect();
+                let body = rest.split('}').next().unwrap_or("");
+                let quantifier = rest.contains('}')
+                    && !body.is_empty()
+                    && body.chars().all(|c| c.is_ascii_digit() || c == ',')
+                    && body.starts_with(|c: char| c.is_ascii_digit())
+                    && body.matches(',').count() <= 1;
+                if quantifier {
+                    out.push('{');
+                    for c in chars.by_ref() {
+                        out.push(c);
+                        if c == '}' {
+                            break;
+                        }
+                    }
+                } else {
+                    out.push_str("\\{");
+                }
+            }
+            '}' if !in_class => out.push_str("\\}"),
+            c if (c as u32) > 0xFFFF => {
+                let mut units = String::new();
+                push_units(&mut units, c);
+                for u in units.chars() {
+                    out.push_str(&format!("\\u{{{:X}}}", u as u32));
+                }
+            }
             c => out.push(c),
         }
     }
@@ -335,6 +503,32 @@ mod tests {
             compile_pattern("[/]").unwrap().message,
             "Invalid string: must match pattern /[/]/"
         );
+    }
+
+    #[test]
+    fn patterns_see_utf16_units_like_javascript() {
+        let p = compile_pattern("^.{2,3}$").unwrap();
+        let mut two_emoji = String::new();
+        "😀😀".chars().for_each(|c| push_units(&mut two_emoji, c));
+        assert!(!p.regex.is_match(two_emoji.as_bytes()));
+        let letters = compile_pattern(r"^\p{L}+$").unwrap();
+        assert!(!letters.regex.is_match("abc".as_bytes()));
+        assert!(letters.regex.is_match("p{L}".as_bytes()));
+        let space = compile_pattern(r"^\s$").unwrap();
+        assert!(space.regex.is_match("\u{feff}".as_bytes()));
+        assert!(!space.regex.is_match("\u{85}".as_bytes()));
+        let class = compile_pattern(r"^[\D]+$").unwrap();
+        assert!(class.regex.is_match("١".as_bytes()));
+    }
+
+    #[test]
+    fn fields_follow_javascript_key_order() {
+        let mut keys = vec!["b", "10", "a", "2", "01"];
+        keys.sort_by(|a, b| js_key_order(a, b));
+        assert_eq!(keys, ["2", "10", "01", "a", "b"]);
+        assert_eq!(Inherited::of("toString"), Some(Inherited::Function(0)));
+        assert_eq!(Inherited::of("__proto__"), Some(Inherited::Object));
+        assert_eq!(Inherited::of("email"), None);
     }
 
     #[test]

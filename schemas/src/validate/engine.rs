@@ -60,6 +60,7 @@ pub(crate) enum Received {
     Null,
     Object,
     Array,
+    Function,
 }
 
 impl Received {
@@ -72,6 +73,7 @@ impl Received {
             Received::Null => "null".into(),
             Received::Object => "object".into(),
             Received::Array => "array".into(),
+            Received::Function => "function".into(),
         }
     }
 }
@@ -301,6 +303,51 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// A string as JavaScript's UTF-16 units, for patterns: astral
+    /// characters and escaped surrogates become one stand-in per unit.
+    fn units<'s>(
+        b: &'s [u8],
+        start: usize,
+        end: usize,
+        escaped: bool,
+        out: &'s mut String,
+    ) -> &'s [u8] {
+        let raw = &b[start..end];
+        if !escaped && !raw.iter().any(|&c| c >= 0xF0) {
+            return raw;
+        }
+        let text = std::str::from_utf8(raw).unwrap_or_default();
+        out.clear();
+        let mut chars = text.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c != '\\' || !escaped {
+                super::compile::push_units(out, c);
+                continue;
+            }
+            let Some((_, e)) = chars.next() else { break };
+            match e {
+                'b' => out.push('\u{8}'),
+                'f' => out.push('\u{c}'),
+                'n' => out.push('\n'),
+                'r' => out.push('\r'),
+                't' => out.push('\t'),
+                'u' => {
+                    let unit = hex4(&text.as_bytes()[i + 2..i + 6]);
+                    for _ in 0..4 {
+                        chars.next();
+                    }
+                    if (0xD800..0xE000).contains(&unit) {
+                        out.push(super::compile::unit_char(unit));
+                    } else {
+                        out.push(char::from_u32(unit).unwrap_or('\u{FFFD}'));
+                    }
+                }
+                other => out.push(other),
+            }
+        }
+        out.as_bytes()
+    }
+
     /// Code points of a string's decoded value (lone surrogates count one).
     fn codepoints(&mut self, start: usize, end: usize, escaped: bool) -> usize {
         if escaped {
@@ -440,9 +487,6 @@ impl<'a> Engine<'a> {
                     if self.peek()? == b'}' {
                         self.pos += 1;
                     } else {
-                        if stack.len() > 100_000 {
-                            return self.err("nesting deeper than 100000 levels");
-                        }
                         stack.push(true);
                         self.key_colon()?;
                         continue;
@@ -454,9 +498,6 @@ impl<'a> Engine<'a> {
                     if self.peek()? == b']' {
                         self.pos += 1;
                     } else {
-                        if stack.len() > 100_000 {
-                            return self.err("nesting deeper than 100000 levels");
-                        }
                         if stack.len() == 0 {
                             items = 1;
                         }
@@ -582,11 +623,31 @@ impl<'a> Engine<'a> {
         if let Kind::Object { fields, .. } = &prog.nodes[node].kind {
             self.path.push(Seg::Name(key));
             for f in fields.iter() {
-                if f.required {
-                    self.missing(&f.key, &prog.nodes[f.node]);
-                }
+                self.absent(f);
             }
             self.path.pop();
+        }
+    }
+
+    /// What Zod reports for a field whose key is absent: nothing when it is
+    /// optional, the member of `Object.prototype` it finds for a key like
+    /// `toString` (optional or not), else a missing-key issue.
+    fn absent(&mut self, field: &'a super::compile::Field) {
+        let prog = self.prog;
+        let node = &prog.nodes[field.node];
+        match field.inherited {
+            Some(super::compile::Inherited::Function(len)) => {
+                self.path.push(Seg::Name(&field.key));
+                self.wrong_type(node, Received::Function, None);
+                if !matches!(node.kind, Kind::Enum { .. }) {
+                    self.unknown_length_checks(node.length_bounds(), f64::from(len));
+                }
+                self.path.pop();
+            }
+            // Zod never checks a key named `__proto__`.
+            Some(super::compile::Inherited::Object) => {}
+            None if field.required => self.missing(&field.key, node),
+            None => {}
         }
     }
 
@@ -615,6 +676,114 @@ impl<'a> Engine<'a> {
         if let Some((origin, n)) = len {
             self.length_checks(node.length_bounds(), origin, n);
         }
+    }
+
+    /// Zod's length checks on a value of no known sizable type that has a
+    /// `.length` (an object with a `length` key, a function): compared as
+    /// JavaScript compares, so a non-numeric length fails both bounds.
+    fn unknown_length_checks(&mut self, (min, max): (Option<u64>, Option<u64>), length: f64) {
+        if let Some(min) = min
+            && !(length >= min as f64)
+        {
+            self.issue(
+                IssueCode::TooSmall,
+                format!("Too small: expected unknown to be >={min}"),
+            );
+        }
+        if let Some(max) = max
+            && !(length <= max as f64)
+        {
+            self.issue(
+                IssueCode::TooBig,
+                format!("Too big: expected unknown to be <={max}"),
+            );
+        }
+    }
+
+    /// Skips an object; returns its last `length` value as JavaScript's
+    /// `Number()` would see it, when it has one.
+    fn object_length(&mut self) -> R<Option<f64>> {
+        self.pos += 1; // {
+        let mut length = None;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Ok(None);
+        }
+        loop {
+            let (ks, ke, kesc) = self.key_colon()?;
+            self.ws();
+            if !kesc && &self.b[ks..ke] == b"length" {
+                length = Some(self.js_number_value(false)?);
+            } else {
+                self.skip()?;
+            }
+            self.ws();
+            match self.next()? {
+                b',' => continue,
+                b'}' => return Ok(length),
+                _ => {
+                    self.pos -= 1;
+                    return self.err("expected `,` or `}` in an object");
+                }
+            }
+        }
+    }
+
+    /// Reads a value and converts it as JavaScript's `Number()` does (for an
+    /// array element, as `Number(String(element))`).
+    fn js_number_value(&mut self, element: bool) -> R<f64> {
+        self.ws();
+        Ok(match self.peek()? {
+            b'-' | b'0'..=b'9' => self.number()?,
+            b'"' => {
+                let (s, e, esc) = self.string_raw()?;
+                let mut scratch = String::new();
+                js_string_to_number(Self::decode(self.b, s, e, esc, &mut scratch))
+            }
+            b't' => {
+                self.literal(b"true")?;
+                if element { f64::NAN } else { 1.0 }
+            }
+            b'f' => {
+                self.literal(b"false")?;
+                if element { f64::NAN } else { 0.0 }
+            }
+            b'n' => {
+                self.literal(b"null")?;
+                0.0
+            }
+            b'[' => {
+                // `Number([x])` is `Number(String(x))`, `[]` is 0, longer is NaN;
+                // nested single-element arrays unwrap without recursion.
+                let mut at = self.pos;
+                let mut end = None;
+                loop {
+                    self.pos = at;
+                    let (_, n) = self.skip()?;
+                    let outer_end = *end.get_or_insert(self.pos);
+                    let v = match n {
+                        0 => 0.0,
+                        1 => {
+                            self.pos = at + 1;
+                            self.ws();
+                            if self.peek()? == b'[' {
+                                at = self.pos;
+                                continue;
+                            }
+                            self.js_number_value(true)?
+                        }
+                        _ => f64::NAN,
+                    };
+                    self.pos = outer_end;
+                    break v;
+                }
+            }
+            _ => {
+                self.skip()?;
+                f64::NAN
+            }
+        })
     }
 
     fn length_checks(&mut self, (min, max): (Option<u64>, Option<u64>), origin: &str, n: usize) {
@@ -693,7 +862,14 @@ impl<'a> Engine<'a> {
                     }
                     b'[' => (Received::Array, Some(("array", self.skip()?.1))),
                     b'{' => {
-                        self.skip()?;
+                        let length = self.object_length()?;
+                        if let Some(l) = length
+                            && !matches!(node.kind, Kind::Enum { .. })
+                        {
+                            self.wrong_type(node, Received::Object, None);
+                            self.unknown_length_checks(node.length_bounds(), l);
+                            return Ok(());
+                        }
                         (Received::Object, None)
                     }
                     b't' | b'f' => {
@@ -734,7 +910,13 @@ impl<'a> Engine<'a> {
             let mut scratch = std::mem::take(&mut self.scratch);
             let text = Self::text(self.b, s, e, esc, &mut scratch);
             let f = format.is_none_or(|f| f.matches(text));
-            let p = pattern.as_ref().is_none_or(|p| p.regex.is_match(text));
+            let p = match pattern {
+                None => true,
+                Some(p) => {
+                    let mut units = String::new();
+                    p.regex.is_match(Self::units(self.b, s, e, esc, &mut units))
+                }
+            };
             self.scratch = scratch;
             (f, p)
         } else {
@@ -823,6 +1005,17 @@ impl<'a> Engine<'a> {
     }
 
     fn array(&mut self, item: NodeId, min: Option<u64>, max: Option<u64>) -> R<()> {
+        if let Some(max) = max {
+            // Zod checks an array's maximum before its items, and reports
+            // only that when the array is too long.
+            let at = self.pos;
+            let (_, n) = self.skip()?;
+            if n as u64 > max {
+                self.length_checks((None, Some(max)), "array", n);
+                return Ok(());
+            }
+            self.pos = at;
+        }
         self.pos += 1; // [
         let start = self.issues.len();
         let mut n = 0usize;
@@ -897,7 +1090,12 @@ impl<'a> Engine<'a> {
                             end: ke,
                             escaped: kesc,
                         });
-                        let r = self.value(fields[i].node);
+                        // Zod never checks a key named `__proto__`.
+                        let r = if fields[i].inherited == Some(super::compile::Inherited::Object) {
+                            self.skip().map(|_| ())
+                        } else {
+                            self.value(fields[i].node)
+                        };
                         self.path.pop();
                         r?;
                         if self.issues.len() > before {
@@ -922,7 +1120,7 @@ impl<'a> Engine<'a> {
         let missing = fields
             .iter()
             .enumerate()
-            .any(|(i, f)| f.required && !seen.get(i));
+            .any(|(i, f)| (f.required || f.inherited.is_some()) && !seen.get(i));
         let in_order =
             occurrences.iter().all(|o| o.3) && occurrences.windows(2).all(|w| w[0].0 < w[1].0);
         if !missing && unrecognized.is_empty() && in_order {
@@ -938,9 +1136,8 @@ impl<'a> Engine<'a> {
                             .extend_from_slice(&produced[s - start..e - start]);
                     }
                 }
-            } else if field.required {
-                let prog = self.prog;
-                self.missing(&field.key, &prog.nodes[field.node]);
+            } else {
+                self.absent(field);
             }
         }
         if !unrecognized.is_empty() {
@@ -970,6 +1167,57 @@ fn find_field(fields: &[super::compile::Field], key: &[u8]) -> Result<usize, usi
         .iter()
         .position(|f| f.key.len() == key.len() && short_eq(f.key.as_bytes(), key))
         .ok_or(0)
+}
+
+/// JavaScript's `Number(string)`: trimmed, empty is 0, decimal, `Infinity`,
+/// or `0x`/`0o`/`0b` integers; anything else is NaN.
+fn js_string_to_number(s: &str) -> f64 {
+    let t = s.trim_matches(|c: char| {
+        matches!(
+            c,
+            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200a}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{202f}'
+                    | '\u{205f}'
+                    | '\u{3000}'
+                    | '\u{feff}'
+        )
+    });
+    if t.is_empty() {
+        return 0.0;
+    }
+    for (prefix, radix) in [
+        ("0x", 16),
+        ("0X", 16),
+        ("0o", 8),
+        ("0O", 8),
+        ("0b", 2),
+        ("0B", 2),
+    ] {
+        if let Some(digits) = t.strip_prefix(prefix) {
+            return u128::from_str_radix(digits, radix).map_or(f64::NAN, |v| v as f64);
+        }
+    }
+    match t.strip_prefix(['+', '-']).unwrap_or(t) {
+        "Infinity" => {
+            return if t.starts_with('-') {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            };
+        }
+        body if body.is_empty()
+            || !body
+                .bytes()
+                .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) =>
+        {
+            return f64::NAN;
+        }
+        _ => {}
+    }
+    t.parse::<f64>().unwrap_or(f64::NAN)
 }
 
 /// `123.45` or `-0.5` (no exponent, at most 15 significant digits) exactly.

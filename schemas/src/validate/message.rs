@@ -327,6 +327,16 @@ impl Validator {
                         // `z.looseObject({})`: only the type matters.
                         match slot.ty {
                             JsonType::Object => {}
+                            JsonType::Number => {
+                                e.pos = slot.at;
+                                let v = e.number()?;
+                                let r = if v.is_finite() {
+                                    Received::Number
+                                } else {
+                                    Received::Infinite(v)
+                                };
+                                e.wrong_type(node, r, None);
+                            }
                             other => e.wrong_type(node, received(other), None),
                         }
                     } else {
@@ -378,8 +388,21 @@ impl Validator {
     }
 
     fn not_an_object(&self, mut e: Engine<'_>) -> Result<Verdict, SyntaxError> {
+        let at = e.pos;
         let (ty, _) = e.skip()?;
         end(&mut e)?;
+        let received = match ty {
+            JsonType::Number => {
+                e.pos = at;
+                let v = e.number()?;
+                if v.is_finite() {
+                    Received::Number
+                } else {
+                    Received::Infinite(v)
+                }
+            }
+            other => received(other),
+        };
         let object = Node {
             kind: Kind::Object {
                 fields: Box::new([]),
@@ -387,7 +410,7 @@ impl Validator {
             },
             nullable: false,
         };
-        e.wrong_type(&object, received(ty), None);
+        e.wrong_type(&object, received, None);
         Ok(Verdict {
             issues: e.issues,
             ..Verdict::default()
@@ -571,6 +594,7 @@ fn envelope(prog: &mut Program, call: CallType) -> Vec<(usize, Field)> {
                     key: key.into(),
                     node,
                     required,
+                    inherited: None,
                 },
             )
         })
