@@ -77,9 +77,15 @@ fn split(input: &[u8]) -> Vec<&[u8]> {
     {
         return batch.batch.iter().map(|m| m.get().as_bytes()).collect();
     }
+    // Only JSON's own whitespace is trimmed: a form feed is not JSON.
+    let json_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\r');
     input
         .split(|&b| b == b'\n')
-        .map(<[u8]>::trim_ascii)
+        .map(|l| {
+            let start = l.iter().position(|b| !json_space(b)).unwrap_or(l.len());
+            let end = l.iter().rposition(|b| !json_space(b)).map_or(start, |e| e + 1);
+            &l[start..end]
+        })
         .filter(|l| !l.is_empty())
         .collect()
 }
