@@ -434,6 +434,11 @@ impl<'a> Engine<'a> {
         Ok(text.parse::<f64>().unwrap_or(f64::NAN))
     }
 
+    /// Skips one value (checking its syntax).
+    fn value_skip(&mut self) -> R<()> {
+        self.skip().map(|_| ())
+    }
+
     /// Checks a number's syntax without computing its value.
     fn skip_number(&mut self) -> R<()> {
         let b = self.b;
@@ -1005,17 +1010,6 @@ impl<'a> Engine<'a> {
     }
 
     fn array(&mut self, item: NodeId, min: Option<u64>, max: Option<u64>) -> R<()> {
-        if let Some(max) = max {
-            // Zod checks an array's maximum before its items, and reports
-            // only that when the array is too long.
-            let at = self.pos;
-            let (_, n) = self.skip()?;
-            if n as u64 > max {
-                self.length_checks((None, Some(max)), "array", n);
-                return Ok(());
-            }
-            self.pos = at;
-        }
         self.pos += 1; // [
         let start = self.issues.len();
         let mut n = 0usize;
@@ -1024,10 +1018,18 @@ impl<'a> Engine<'a> {
             self.pos += 1;
         } else {
             loop {
-                self.path.push(Seg::Index(n));
-                let r = self.value(item);
-                self.path.pop();
-                r?;
+                if max.is_some_and(|max| n as u64 >= max) {
+                    // One item too many: Zod checks an array's maximum before
+                    // its items and reports only that, so forget the items'
+                    // issues and just count the rest.
+                    self.issues.truncate(start);
+                    self.value_skip()?;
+                } else {
+                    self.path.push(Seg::Index(n));
+                    let r = self.value(item);
+                    self.path.pop();
+                    r?;
+                }
                 n += 1;
                 self.ws();
                 match self.next()? {
@@ -1039,6 +1041,11 @@ impl<'a> Engine<'a> {
                     }
                 }
             }
+        }
+        if max.is_some_and(|max| n as u64 > max) {
+            self.issues.truncate(start);
+            self.length_checks((None, max), "array", n);
+            return Ok(());
         }
         if !self.issues[start..].iter().any(|i| i.aborts) {
             self.length_checks((min, max), "array", n);
