@@ -688,7 +688,7 @@ impl<'a> Engine<'a> {
     /// JavaScript compares, so a non-numeric length fails both bounds.
     fn unknown_length_checks(&mut self, (min, max): (Option<u64>, Option<u64>), length: f64) {
         if let Some(min) = min
-            && !(length >= min as f64)
+            && length.partial_cmp(&(min as f64)).is_none_or(|o| o.is_lt())
         {
             self.issue(
                 IssueCode::TooSmall,
@@ -696,7 +696,7 @@ impl<'a> Engine<'a> {
             );
         }
         if let Some(max) = max
-            && !(length <= max as f64)
+            && length.partial_cmp(&(max as f64)).is_none_or(|o| o.is_gt())
         {
             self.issue(
                 IssueCode::TooBig,
