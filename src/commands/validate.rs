@@ -83,7 +83,10 @@ fn split(input: &[u8]) -> Vec<&[u8]> {
         .split(|&b| b == b'\n')
         .map(|l| {
             let start = l.iter().position(|b| !json_space(b)).unwrap_or(l.len());
-            let end = l.iter().rposition(|b| !json_space(b)).map_or(start, |e| e + 1);
+            let end = l
+                .iter()
+                .rposition(|b| !json_space(b))
+                .map_or(start, |e| e + 1);
             &l[start..end]
         })
         .filter(|l| !l.is_empty())
