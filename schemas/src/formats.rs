@@ -172,7 +172,7 @@ pub(crate) fn datetime_bytes(b: &[u8], offset: bool) -> bool {
 }
 
 /// Whitespace as JavaScript's `String.prototype.trim` removes it.
-fn is_js_space(c: char) -> bool {
+pub(crate) fn is_js_space(c: char) -> bool {
     matches!(
         c,
         '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'

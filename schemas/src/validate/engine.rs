@@ -369,23 +369,7 @@ impl<'a> Engine<'a> {
     pub fn number(&mut self) -> R<f64> {
         let start = self.pos;
         let b = self.b;
-        let mut i = self.pos;
-        if b.get(i) == Some(&b'-') {
-            i += 1;
-        }
-        let int_start = i;
-        match b.get(i) {
-            Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                while b.get(i).is_some_and(u8::is_ascii_digit) {
-                    i += 1;
-                }
-            }
-            _ => {
-                self.pos = i;
-                return self.err("invalid number");
-            }
-        }
+        let (int_start, mut i) = self.integer_part()?;
         let mut simple = i - int_start <= 15;
         if b.get(i) == Some(&b'.') {
             simple = false;
@@ -434,18 +418,15 @@ impl<'a> Engine<'a> {
         Ok(text.parse::<f64>().unwrap_or(f64::NAN))
     }
 
-    /// Skips one value (checking its syntax).
-    fn value_skip(&mut self) -> R<()> {
-        self.skip().map(|_| ())
-    }
-
-    /// Checks a number's syntax without computing its value.
-    fn skip_number(&mut self) -> R<()> {
+    /// Scans a number's sign and integer digits (`0` or `[1-9][0-9]*`):
+    /// returns where the digits start and end, without moving the cursor.
+    fn integer_part(&mut self) -> R<(usize, usize)> {
         let b = self.b;
         let mut i = self.pos;
         if b.get(i) == Some(&b'-') {
             i += 1;
         }
+        let digits = i;
         match b.get(i) {
             Some(b'0') => i += 1,
             Some(b'1'..=b'9') => {
@@ -458,6 +439,18 @@ impl<'a> Engine<'a> {
                 return self.err("invalid number");
             }
         }
+        Ok((digits, i))
+    }
+
+    /// Skips one value (checking its syntax).
+    fn value_skip(&mut self) -> R<()> {
+        self.skip().map(|_| ())
+    }
+
+    /// Checks a number's syntax without computing its value.
+    fn skip_number(&mut self) -> R<()> {
+        let b = self.b;
+        let (_, i) = self.integer_part()?;
         if b.get(i) == Some(&b'.') || matches!(b.get(i), Some(b'e' | b'E')) {
             // Rare enough outside validated values: let the full reader check it.
             self.number()?;
@@ -1179,19 +1172,7 @@ fn find_field(fields: &[super::compile::Field], key: &[u8]) -> Result<usize, usi
 /// JavaScript's `Number(string)`: trimmed, empty is 0, decimal, `Infinity`,
 /// or `0x`/`0o`/`0b` integers; anything else is NaN.
 fn js_string_to_number(s: &str) -> f64 {
-    let t = s.trim_matches(|c: char| {
-        matches!(
-            c,
-            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-                ..='\u{200a}'
-                    | '\u{2028}'
-                    | '\u{2029}'
-                    | '\u{202f}'
-                    | '\u{205f}'
-                    | '\u{3000}'
-                    | '\u{feff}'
-        )
-    });
+    let t = s.trim_matches(crate::formats::is_js_space);
     if t.is_empty() {
         return 0.0;
     }
