@@ -894,6 +894,14 @@ impl<'a> Engine<'a> {
     }
 
     fn string_node(&mut self, node: &'a Node) -> R<()> {
+        let (s, e, esc) = self.string_raw()?;
+        self.string_checks(node, s, e, esc);
+        Ok(())
+    }
+
+    /// The checks of a string node on a string already read (its raw
+    /// content's range), in Zod's order: format, lengths, pattern.
+    pub fn string_checks(&mut self, node: &'a Node, s: usize, e: usize, esc: bool) {
         let Kind::String {
             format,
             min_len,
@@ -901,9 +909,8 @@ impl<'a> Engine<'a> {
             pattern,
         } = &node.kind
         else {
-            return Ok(());
+            return;
         };
-        let (s, e, esc) = self.string_raw()?;
         let (format_ok, pattern_ok) = if format.is_some() || pattern.is_some() {
             let mut scratch = std::mem::take(&mut self.scratch);
             let text = Self::text(self.b, s, e, esc, &mut scratch);
@@ -934,7 +941,6 @@ impl<'a> Engine<'a> {
         {
             self.issue(IssueCode::InvalidFormat, p.message.clone());
         }
-        Ok(())
     }
 
     fn number_node(&mut self, node: &Node) -> R<()> {

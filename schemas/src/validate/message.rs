@@ -339,6 +339,11 @@ impl Validator {
                             }
                             other => e.wrong_type(node, received(other), None),
                         }
+                    } else if slot.ty == JsonType::String
+                        && matches!(node.kind, Kind::String { .. })
+                    {
+                        // Read in the capture pass: check it without reading it again.
+                        e.string_checks(node, slot.start, slot.end, slot.escaped);
                     } else {
                         e.pos = slot.at;
                         e.value(field.node)?;
