@@ -373,15 +373,7 @@ impl<'a> Engine<'a> {
         let mut simple = i - int_start <= 15;
         if b.get(i) == Some(&b'.') {
             simple = false;
-            i += 1;
-            let d = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == d {
-                self.pos = i;
-                return self.err("invalid number: no digits after the decimal point");
-            }
+            i = self.digit_run(i + 1, "invalid number: no digits after the decimal point")?;
         }
         if matches!(b.get(i), Some(b'e' | b'E')) {
             simple = false;
@@ -389,14 +381,7 @@ impl<'a> Engine<'a> {
             if matches!(b.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
-            let d = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == d {
-                self.pos = i;
-                return self.err("invalid number: no digits in the exponent");
-            }
+            i = self.digit_run(i, "invalid number: no digits in the exponent")?;
         }
         self.pos = i;
         if !simple {
@@ -440,6 +425,19 @@ impl<'a> Engine<'a> {
             }
         }
         Ok((digits, i))
+    }
+
+    /// The end of a run of one or more digits starting at `i`; `what` when there is none.
+    fn digit_run(&mut self, mut i: usize, what: &'static str) -> R<usize> {
+        let start = i;
+        while self.b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            self.pos = i;
+            return self.err(what);
+        }
+        Ok(i)
     }
 
     /// Skips one value (checking its syntax).
