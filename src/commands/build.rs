@@ -12,7 +12,7 @@ use crate::ExitStatus;
 
 /// Folders under the output directory that `build` owns entirely: a file
 /// there that the project no longer generates is deleted.
-const OWNED: &[&str] = &["schemas"];
+const OWNED: &[&str] = &["schemas", "lambda"];
 
 pub fn run(
     path: &Path,

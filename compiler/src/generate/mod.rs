@@ -5,6 +5,7 @@
 //! the same `uniflow.kdl` builds byte-identical files.
 
 mod bundle;
+pub mod cloudformation;
 mod json_schema;
 pub mod names;
 mod zod;
@@ -31,5 +32,6 @@ pub fn artifacts(config: &Config, source: &str) -> Artifacts {
         files.insert(format!("schemas/{path}"), text);
     }
     files.insert("schemas/index.ts".to_owned(), zod::index_ts(&bundle));
+    files.extend(cloudformation::files(config, &bundle.config_digest));
     Artifacts { files }
 }

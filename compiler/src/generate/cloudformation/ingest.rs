@@ -1,0 +1,193 @@
+//! The front door: the Segment-compatible HTTP API, the ingest function and
+//! the event stream it writes to.
+
+use serde_json::json;
+
+use super::base::{self, alarm};
+use super::iam::Policy;
+use super::sizing::{STREAM_RETENTION_HOURS, StreamCapacity};
+use super::{ARTIFACTS_BUCKET, Stack, Template, get_att, key_arn, r#ref, sub};
+use crate::model::SourceKind;
+
+/// The event stream's logical id.
+pub const EVENT_STREAM: &str = "EventStream";
+
+/// The tracking API's routes: Segment's, plus `/v1/b`, which some clients use
+/// for batches.
+pub const ROUTES: &[&str] = &[
+    "track", "identify", "page", "screen", "group", "alias", "batch", "b",
+];
+
+/// One access-log line per request, as JSON (API Gateway variables).
+pub const ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","requestTime":"$context.requestTime","routeKey":"$context.routeKey","status":"$context.status","responseLength":"$context.responseLength","latencyMs":"$context.responseLatency","integrationError":"$context.integrationErrorMessage","sourceIp":"$context.identity.sourceIp","userAgent":"$context.identity.userAgent"}"#;
+
+pub fn add(t: &mut Template, stack: &Stack<'_>) {
+    let mut stream = json!({
+        "Name": stack.name("events"),
+        "RetentionPeriodHours": STREAM_RETENTION_HOURS,
+        "StreamEncryption": { "EncryptionType": "KMS", "KeyId": key_arn() },
+    });
+    match stack.sizing.stream {
+        StreamCapacity::OnDemand => {
+            stream["StreamModeDetails"] = json!({ "StreamMode": "ON_DEMAND" });
+        }
+        StreamCapacity::Provisioned { shards } => {
+            stream["StreamModeDetails"] = json!({ "StreamMode": "PROVISIONED" });
+            stream["ShardCount"] = json!(shards);
+        }
+    }
+    t.disposable(EVENT_STREAM, "AWS::Kinesis::Stream", stream);
+    if let StreamCapacity::Provisioned { .. } = stack.sizing.stream {
+        alarm(
+            t,
+            "EventStreamThrottledAlarm",
+            "Ingest is writing faster than the stream's shards take: raise the traffic envelope in uniflow.kdl",
+            ("AWS/Kinesis", "WriteProvisionedThroughputExceeded", "Sum"),
+            json!([{ "Name": "StreamName", "Value": r#ref(EVENT_STREAM) }]),
+            1,
+        );
+    }
+
+    let config = &stack.sizing.ingest;
+    let policy = Policy::default()
+        .allow(
+            "WriteEventStream",
+            &["kinesis:PutRecord", "kinesis:PutRecords"],
+            vec![get_att(EVENT_STREAM, "Arn")],
+        )
+        .allow(
+            "QuarantineViolations",
+            &["s3:PutObject"],
+            vec![sub("${ViolationsBucket.Arn}/violations/*")],
+        )
+        .allow(
+            "DeduplicateMessageIds",
+            &["dynamodb:GetItem", "dynamodb:PutItem"],
+            vec![get_att("DedupeTable", "Arn")],
+        )
+        .allow(
+            "ReadBundle",
+            &["s3:GetObject"],
+            vec![sub(&format!(
+                "arn:${{AWS::Partition}}:s3:::${{{ARTIFACTS_BUCKET}}}/bundles/*"
+            ))],
+        )
+        .data_key(&["kms:Decrypt", "kms:GenerateDataKey"]);
+    base::function(t, config, policy);
+
+    let mut origins: Vec<&str> = stack
+        .config
+        .sources
+        .iter()
+        .filter(|s| s.kind == SourceKind::Browser)
+        .flat_map(|s| s.allowed_origins.iter().map(|o| o.value.as_str()))
+        .collect();
+    origins.sort_unstable();
+    origins.dedup();
+    let mut api = json!({
+        "Name": stack.name("ingest"),
+        "Description": "Segment-compatible tracking API (POST /v1/track, identify, page, screen, group, alias, batch)",
+        "ProtocolType": "HTTP",
+    });
+    if !origins.is_empty() {
+        api["CorsConfiguration"] = json!({
+            "AllowOrigins": origins,
+            "AllowMethods": ["POST"],
+            "AllowHeaders": ["authorization", "content-encoding", "content-type"],
+            "MaxAge": 86400,
+        });
+    }
+    t.resource("IngestApi", "AWS::ApiGatewayV2::Api", api);
+    t.resource(
+        "IngestIntegration",
+        "AWS::ApiGatewayV2::Integration",
+        json!({
+            "ApiId": r#ref("IngestApi"),
+            "IntegrationType": "AWS_PROXY",
+            "IntegrationUri": get_att("IngestFunction", "Arn"),
+            "PayloadFormatVersion": "2.0",
+            "TimeoutInMillis": (config.timeout_secs + 2) * 1000,
+        }),
+    );
+    for route in ROUTES {
+        t.resource(
+            format!("IngestRoute{}", super::logical(route)),
+            "AWS::ApiGatewayV2::Route",
+            json!({
+                "ApiId": r#ref("IngestApi"),
+                "RouteKey": format!("POST /v1/{route}"),
+                "AuthorizationType": "NONE",
+                "Target": sub("integrations/${IngestIntegration}"),
+            }),
+        );
+    }
+    t.disposable(
+        "IngestApiAccessLogs",
+        "AWS::Logs::LogGroup",
+        json!({
+            "LogGroupName": format!("/aws/apigateway/{}", stack.name("ingest")),
+            "RetentionInDays": config.log_retention_days,
+            "KmsKeyId": key_arn(),
+        }),
+    );
+    t.resource(
+        "IngestApiStage",
+        "AWS::ApiGatewayV2::Stage",
+        json!({
+            "ApiId": r#ref("IngestApi"),
+            "StageName": "$default",
+            "AutoDeploy": true,
+            "AccessLogSettings": {
+                "DestinationArn": get_att("IngestApiAccessLogs", "Arn"),
+                "Format": ACCESS_LOG_FORMAT,
+            },
+            "DefaultRouteSettings": {
+                "ThrottlingRateLimit": stack.sizing.api_rate_limit,
+                "ThrottlingBurstLimit": stack.sizing.api_burst_limit,
+                "DetailedMetricsEnabled": true,
+            },
+        }),
+    );
+    t.resource(
+        "IngestApiInvokePermission",
+        "AWS::Lambda::Permission",
+        json!({
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": r#ref("IngestFunction"),
+            "Principal": "apigateway.amazonaws.com",
+            "SourceAccount": r#ref("AWS::AccountId"),
+            "SourceArn": sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${IngestApi}/*/*/v1/*"),
+        }),
+    );
+
+    alarm(
+        t,
+        "IngestErrorsAlarm",
+        "The ingest function failed: senders got 5xx answers and are retrying",
+        ("AWS/Lambda", "Errors", "Sum"),
+        json!([{ "Name": "FunctionName", "Value": r#ref("IngestFunction") }]),
+        1,
+    );
+    alarm(
+        t,
+        "IngestApi5xxAlarm",
+        "The tracking API answered 5xx (function errors, timeouts or stream throttling)",
+        ("AWS/ApiGateway", "5xx", "Sum"),
+        json!([
+            { "Name": "ApiId", "Value": r#ref("IngestApi") },
+            { "Name": "Stage", "Value": "$default" },
+        ]),
+        5,
+    );
+
+    t.output(
+        "IngestUrl",
+        "Base URL of the tracking API: point Segment or RudderStack SDKs here",
+        sub("https://${IngestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"),
+    );
+    t.output(
+        "EventStreamName",
+        "Kinesis stream of accepted events",
+        r#ref(EVENT_STREAM),
+    );
+}

@@ -1,0 +1,217 @@
+//! The management API: a Cognito user pool for operators, an HTTP API whose
+//! every route needs a Cognito JWT, and the function behind it.
+
+use serde_json::json;
+
+use super::base::{self, alarm};
+use super::iam::{Policy, table_and_indexes};
+use super::ingest::ACCESS_LOG_FORMAT;
+use super::{ARTIFACTS_BUCKET, Stack, Template, get_att, key_arn, r#ref, sub};
+
+/// Requests per second operators can make; the burst allows page loads.
+const RATE_LIMIT: u64 = 50;
+
+pub fn add(t: &mut Template, stack: &Stack<'_>) {
+    t.retained(
+        "AdminUserPool",
+        "AWS::Cognito::UserPool",
+        json!({
+            "UserPoolName": stack.name("admins"),
+            // Operators are invited; nobody signs themselves up.
+            "AdminCreateUserConfig": { "AllowAdminCreateUserOnly": true },
+            "UsernameAttributes": ["email"],
+            "AutoVerifiedAttributes": ["email"],
+            "MfaConfiguration": "OPTIONAL",
+            "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
+            "Policies": {
+                "PasswordPolicy": {
+                    "MinimumLength": 14,
+                    "RequireLowercase": true,
+                    "RequireNumbers": true,
+                    "RequireSymbols": true,
+                    "RequireUppercase": true,
+                    "TemporaryPasswordValidityDays": 3,
+                },
+            },
+            "AccountRecoverySetting": {
+                "RecoveryMechanisms": [{ "Name": "verified_email", "Priority": 1 }],
+            },
+            "DeletionProtection": "ACTIVE",
+        }),
+    );
+    t.resource(
+        "AdminUserPoolClient",
+        "AWS::Cognito::UserPoolClient",
+        json!({
+            "ClientName": stack.name("admin-ui"),
+            "UserPoolId": r#ref("AdminUserPool"),
+            // A browser app cannot keep a secret; SRP proves the password.
+            "GenerateSecret": false,
+            "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"],
+            "SupportedIdentityProviders": ["COGNITO"],
+            "PreventUserExistenceErrors": "ENABLED",
+            "EnableTokenRevocation": true,
+            "AccessTokenValidity": 1,
+            "IdTokenValidity": 1,
+            "RefreshTokenValidity": 12,
+            "TokenValidityUnits": {
+                "AccessToken": "hours",
+                "IdToken": "hours",
+                "RefreshToken": "hours",
+            },
+        }),
+    );
+
+    let config = &stack.sizing.management;
+    let mut read = Vec::new();
+    for id in [
+        "IdentitiesTable",
+        "ProfilesTable",
+        "SegmentsTable",
+        "StateTable",
+    ] {
+        read.extend(table_and_indexes(id));
+    }
+    let policy = Policy::default()
+        .allow(
+            "ReadProfilesAndIdentities",
+            &[
+                "dynamodb:BatchGetItem",
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+            ],
+            read,
+        )
+        .allow(
+            "DeleteProfilesAndSuppressIdentifiers",
+            &[
+                "dynamodb:BatchWriteItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ],
+            vec![
+                get_att("IdentitiesTable", "Arn"),
+                get_att("ProfilesTable", "Arn"),
+                get_att("SegmentsTable", "Arn"),
+                get_att("StateTable", "Arn"),
+            ],
+        )
+        .allow(
+            "ReadBundle",
+            &["s3:GetObject"],
+            vec![sub(&format!(
+                "arn:${{AWS::Partition}}:s3:::${{{ARTIFACTS_BUCKET}}}/bundles/*"
+            ))],
+        )
+        .data_key(&["kms:Decrypt", "kms:GenerateDataKey"]);
+    base::function(t, config, policy);
+
+    t.resource(
+        "ManagementApi",
+        "AWS::ApiGatewayV2::Api",
+        json!({
+            "Name": stack.name("management"),
+            "Description": "Uniflow management API (profiles, identities, config); every route needs a Cognito token",
+            "ProtocolType": "HTTP",
+        }),
+    );
+    t.resource(
+        "ManagementAuthorizer",
+        "AWS::ApiGatewayV2::Authorizer",
+        json!({
+            "ApiId": r#ref("ManagementApi"),
+            "Name": "cognito",
+            "AuthorizerType": "JWT",
+            "IdentitySource": ["$request.header.Authorization"],
+            "JwtConfiguration": {
+                "Audience": [r#ref("AdminUserPoolClient")],
+                "Issuer": sub("https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${AdminUserPool}"),
+            },
+        }),
+    );
+    t.resource(
+        "ManagementIntegration",
+        "AWS::ApiGatewayV2::Integration",
+        json!({
+            "ApiId": r#ref("ManagementApi"),
+            "IntegrationType": "AWS_PROXY",
+            "IntegrationUri": get_att("ManagementFunction", "Arn"),
+            "PayloadFormatVersion": "2.0",
+            "TimeoutInMillis": 30000,
+        }),
+    );
+    t.resource(
+        "ManagementRoute",
+        "AWS::ApiGatewayV2::Route",
+        json!({
+            "ApiId": r#ref("ManagementApi"),
+            "RouteKey": "ANY /api/v1/{proxy+}",
+            "AuthorizationType": "JWT",
+            "AuthorizerId": r#ref("ManagementAuthorizer"),
+            "Target": sub("integrations/${ManagementIntegration}"),
+        }),
+    );
+    t.disposable(
+        "ManagementApiAccessLogs",
+        "AWS::Logs::LogGroup",
+        json!({
+            "LogGroupName": format!("/aws/apigateway/{}", stack.name("management")),
+            "RetentionInDays": config.log_retention_days,
+            "KmsKeyId": key_arn(),
+        }),
+    );
+    t.resource(
+        "ManagementApiStage",
+        "AWS::ApiGatewayV2::Stage",
+        json!({
+            "ApiId": r#ref("ManagementApi"),
+            "StageName": "$default",
+            "AutoDeploy": true,
+            "AccessLogSettings": {
+                "DestinationArn": get_att("ManagementApiAccessLogs", "Arn"),
+                "Format": ACCESS_LOG_FORMAT,
+            },
+            "DefaultRouteSettings": {
+                "ThrottlingRateLimit": RATE_LIMIT,
+                "ThrottlingBurstLimit": RATE_LIMIT * 2,
+                "DetailedMetricsEnabled": true,
+            },
+        }),
+    );
+    t.resource(
+        "ManagementApiInvokePermission",
+        "AWS::Lambda::Permission",
+        json!({
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": r#ref("ManagementFunction"),
+            "Principal": "apigateway.amazonaws.com",
+            "SourceAccount": r#ref("AWS::AccountId"),
+            "SourceArn": sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${ManagementApi}/*/*/api/v1/*"),
+        }),
+    );
+    alarm(
+        t,
+        "ManagementErrorsAlarm",
+        "The management API function failed",
+        ("AWS/Lambda", "Errors", "Sum"),
+        json!([{ "Name": "FunctionName", "Value": r#ref("ManagementFunction") }]),
+        1,
+    );
+
+    t.output(
+        "ManagementApiUrl",
+        "Base URL of the management API (send a Cognito ID token as Authorization)",
+        sub("https://${ManagementApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"),
+    );
+    t.output(
+        "AdminUserPoolId",
+        "Cognito user pool of operators",
+        r#ref("AdminUserPool"),
+    );
+    t.output(
+        "AdminUserPoolClientId",
+        "Cognito app client of the admin UI",
+        r#ref("AdminUserPoolClient"),
+    );
+}
