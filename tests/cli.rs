@@ -243,6 +243,46 @@ fn build_writes_identical_artifacts_twice_and_check_detects_staleness() {
 }
 
 #[test]
+fn build_check_fails_after_a_config_edit_and_passes_after_rebuilding() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("uniflow.kdl");
+    let shop = std::fs::read_to_string(root().join("examples/shop/uniflow.kdl")).unwrap();
+    std::fs::write(&config, &shop).unwrap();
+    assert_eq!(uniflow(&["build"], dir.path()).code, 0);
+    for file in [
+        "build/cloudformation.json",
+        "build/cloudformation-bootstrap.json",
+        "build/lambda/connector.json",
+        "build/lambda/processor.json",
+    ] {
+        assert!(dir.path().join(file).exists(), "{file}");
+    }
+    assert_eq!(uniflow(&["build", "--check"], dir.path()).code, 0);
+    let edited = shop.replace("retry attempts=12", "retry attempts=20");
+    assert_ne!(edited, shop);
+    std::fs::write(&config, edited).unwrap();
+    let run = uniflow(&["build", "--check"], dir.path());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for stale in [
+        "cloudformation.json",
+        "bundle.json",
+        "lambda/connector.json",
+    ] {
+        assert!(
+            run.stderr.contains(&format!("out of date: build/{stale}"))
+                || run.stderr.contains(&format!(
+                    "out of date: {}",
+                    dir.path().join("build").join(stale).display()
+                )),
+            "{stale} not named: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(uniflow(&["build"], dir.path()).code, 0);
+    assert_eq!(uniflow(&["build", "--check"], dir.path()).code, 0);
+}
+
+#[test]
 fn build_refuses_a_config_with_errors() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("uniflow.kdl"), "project \"a\" {\n}\n").unwrap();

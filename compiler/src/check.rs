@@ -128,6 +128,7 @@ pub(crate) fn check(config: &Config) -> Vec<Diagnostic> {
         files.push((slug, &e.name));
         files.push((ident, &e.name));
     }
+    resource_names(config, &mut out);
     for e in &config.events {
         let delivered = config
             .destinations
@@ -150,6 +151,85 @@ pub(crate) fn check(config: &Config) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+/// SQS queue names are at most 80 characters.
+const MAX_QUEUE_NAME: usize = 80;
+
+/// Destination names become AWS resource names (`<project>-<stage>-<name>`
+/// and `...-dlq` queues) and CloudFormation logical ids; each must be unique
+/// and within AWS limits.
+fn resource_names(config: &Config, out: &mut Vec<Diagnostic>) {
+    let Some(project) = &config.project else {
+        return;
+    };
+    let prefix = format!("{}-{}", project.name.value, project.stage.value);
+    let mut ids: Vec<(String, &Spanned<String>)> = Vec::new();
+    for d in &config.destinations {
+        let name = &d.name;
+        let dlq = format!("{prefix}-{}-dlq", name.value);
+        let reserved = if name.value == "processor-failures" {
+            Some("the processor's failure queue is named `<project>-<stage>-processor-failures`")
+        } else if name.value.ends_with("-dlq") {
+            Some(
+                "the queue of destination `x` is `<project>-<stage>-x` and its dead-letter queue `...-x-dlq`",
+            )
+        } else {
+            None
+        };
+        if let Some(why) = reserved {
+            out.push(
+                Diagnostic::new(
+                    Code::ResourceName,
+                    name.span,
+                    format!(
+                        "destination name `{}` would clash with another queue's name",
+                        name.value
+                    ),
+                    "reserved queue name",
+                )
+                .help(format!("{why}; choose another name")),
+            );
+        } else if dlq.len() > MAX_QUEUE_NAME {
+            out.push(
+                Diagnostic::new(
+                    Code::ResourceName,
+                    name.span,
+                    format!(
+                        "the dead-letter queue of destination `{}` would be named `{dlq}`, {} characters; SQS allows {MAX_QUEUE_NAME}",
+                        name.value,
+                        dlq.len()
+                    ),
+                    "name too long for AWS",
+                )
+                .help(format!(
+                    "shorten the destination name to at most {} characters, or the project or stage name",
+                    MAX_QUEUE_NAME.saturating_sub(prefix.len() + 5)
+                )),
+            );
+        }
+        let id = crate::generate::cloudformation::logical(&name.value);
+        // Two destinations of one name are already a `duplicate-name`.
+        if let Some((_, first)) = ids
+            .iter()
+            .find(|(k, first)| *k == id && first.value != name.value)
+        {
+            out.push(
+                Diagnostic::new(
+                    Code::ResourceName,
+                    name.span,
+                    format!(
+                        "destinations `{}` and `{}` would both name their CloudFormation resources `Destination{id}...`",
+                        first.value, name.value
+                    ),
+                    "same logical id",
+                )
+                .with_label(first.span, "this destination")
+                .help("logical ids drop the dashes: rename one so they differ in more than dashes"),
+            );
+        }
+        ids.push((id, name));
+    }
 }
 
 fn unknown_event(out: &mut Vec<Diagnostic>, e: &Spanned<String>, events: &[&str], who: &str) {

@@ -116,6 +116,9 @@ codes! {
     IgnoredSetting = "ignored-setting",
     /// A strict object with no properties: only `{}` passes.
     EmptyStrictObject = "empty-strict-object",
+    /// A destination name whose AWS resource names would clash with another's
+    /// or exceed an AWS limit.
+    ResourceName = "resource-name",
 }
 
 impl Code {

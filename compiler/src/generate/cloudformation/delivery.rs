@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::base::{self, alarm};
 use super::iam::Policy;
 use super::sizing::env_secret_parameter;
-use super::{ARTIFACTS_BUCKET, Stack, Template, get_att, key_arn, logical, r#ref, sub};
+use super::{ARTIFACTS_BUCKET, Stack, Template, destination_id, get_att, key_arn, r#ref, sub};
 use crate::model::{Destination, DestinationKind, HeaderValue, SecretRef};
 
 /// SQS keeps messages at most 14 days.
@@ -20,7 +20,7 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
     let mut dlqs = Vec::new();
     let mut reach = Reach::default();
     for d in &stack.config.destinations {
-        let id = logical(&d.name.value);
+        let id = destination_id(&d.name.value);
         let queue = format!("{id}Queue");
         let dlq = format!("{id}Dlq");
         let queue_name = stack.name(&d.name.value);

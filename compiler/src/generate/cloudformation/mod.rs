@@ -294,6 +294,13 @@ pub fn logical(slug: &str) -> String {
     out
 }
 
+/// The logical id prefix of one destination's resources:
+/// `customer-io` -> `DestinationCustomerIo` (`...Queue`, `...Dlq`, ...).
+/// The prefix keeps them apart from the fixed ids of the rest of the stack.
+pub fn destination_id(name: &str) -> String {
+    format!("Destination{}", logical(name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::logical;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::base::{self, alarm};
 use super::iam::{Policy, table_and_indexes};
 use super::ingest::EVENT_STREAM;
-use super::{ARTIFACTS_BUCKET, Stack, Template, get_att, key_arn, logical, r#ref, sub};
+use super::{ARTIFACTS_BUCKET, Stack, Template, destination_id, get_att, key_arn, r#ref, sub};
 
 /// A table's key schema and secondary indexes.
 struct Table {
@@ -104,7 +104,7 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
         .config
         .destinations
         .iter()
-        .map(|d| get_att(&format!("{}Queue", logical(&d.name.value)), "Arn"))
+        .map(|d| get_att(&format!("{}Queue", destination_id(&d.name.value)), "Arn"))
         .collect();
     destination_queues.push(get_att("ProcessorFailuresQueue", "Arn"));
     let mut tables = Vec::new();

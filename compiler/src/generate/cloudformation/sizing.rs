@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::model::{Config, DestinationKind, HeaderValue, SecretRef};
 
-use super::logical;
+use super::{destination_id, logical};
 
 /// Peak rate over mean rate that capacity is sized for.
 pub const PEAK_FACTOR: u64 = 10;
@@ -135,6 +135,7 @@ pub struct EventSource {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_record_age_secs: Option<u64>,
     /// Split a failing batch in two to isolate the bad record (Kinesis only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub bisect_on_error: bool,
 }
 
@@ -260,7 +261,7 @@ impl Sizing {
             let per_invocation = u64::from(d.batch.max_events) * 2;
             let max_concurrency = peak_events_per_sec.div_ceil(per_invocation).clamp(2, 20);
             let batch_size = d.batch.max_events;
-            let id = logical(&d.name.value);
+            let id = destination_id(&d.name.value);
             sources.push(EventSource {
                 id: format!("{id}Mapping"),
                 reads: format!("{id}Queue"),
