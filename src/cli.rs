@@ -15,7 +15,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///   uniflow init my-shop        write a starter project
 ///   uniflow check my-shop       find every mistake at once
 ///   uniflow fmt my-shop         format it canonically
-///   uniflow build my-shop       write bundle.json, JSON Schema and Zod into build/
+///   uniflow build my-shop       write the bundle, JSON Schema, Zod and the
+///                               CloudFormation stack into build/
 ///   uniflow validate --config my-shop events.ndjson
 ///                               check messages the way the runtime will
 ///
@@ -76,11 +77,16 @@ pub enum Command {
     /// Writes the compiled bundle (`bundle.json`, what the runtime reads),
     /// JSON Schema for every event (`schemas/<event>.schema.json`) and for
     /// identify and group traits (`schemas/traits/`), and Zod 4 schemas with
-    /// TypeScript types and typed tracking helpers (`schemas/index.ts`).
+    /// TypeScript types and typed tracking helpers (`schemas/index.ts`), and
+    /// the deployable stack: `cloudformation.json` (the whole pipeline),
+    /// `cloudformation-bootstrap.json` (the artifacts bucket) and
+    /// `lambda/<function>.json` (each function's memory, timeout,
+    /// concurrency and batching, sized from the config's traffic envelope).
     /// The same uniflow.kdl always builds byte-identical files, so build/ can
-    /// be committed and reviewed.
+    /// be committed and reviewed in pull requests.
     ///
-    /// With --check nothing is written: exit 1 when build/ is missing or stale.
+    /// With --check nothing is written: exit 1 naming each file that is
+    /// missing, stale or no longer generated (for CI).
     Build {
         /// The uniflow.kdl file, or a directory containing one.
         #[arg(default_value = "uniflow.kdl")]
