@@ -110,17 +110,7 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
         }),
     );
     Policy::default()
-        .allow(
-            "ReadEventStream",
-            &[
-                "kinesis:DescribeStream",
-                "kinesis:DescribeStreamSummary",
-                "kinesis:GetRecords",
-                "kinesis:GetShardIterator",
-                "kinesis:ListShards",
-            ],
-            vec![get_att(EVENT_STREAM, "Arn")],
-        )
+        .read_event_stream()
         .allow(
             "FindRawBucket",
             &["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],

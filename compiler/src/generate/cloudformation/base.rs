@@ -114,27 +114,15 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
 
     // Server access logs cannot be written to a bucket encrypted with a
     // customer-managed key, so this one bucket uses S3-managed keys.
-    t.retained(
+    s3_managed_bucket(
+        t,
         ACCESS_LOGS_BUCKET,
-        "AWS::S3::Bucket",
         json!({
-            "BucketEncryption": {
-                "ServerSideEncryptionConfiguration": [{
-                    "ServerSideEncryptionByDefault": { "SSEAlgorithm": "AES256" },
-                }],
-            },
-            "PublicAccessBlockConfiguration": public_access_block(),
-            "OwnershipControls": { "Rules": [{ "ObjectOwnership": "BucketOwnerEnforced" }] },
-            "VersioningConfiguration": { "Status": "Enabled" },
-            "LifecycleConfiguration": {
-                "Rules": [{
-                    "Id": "expire-access-logs",
-                    "Status": "Enabled",
-                    "ExpirationInDays": 365,
-                    "NoncurrentVersionExpiration": { "NoncurrentDays": 30 },
-                    "AbortIncompleteMultipartUpload": { "DaysAfterInitiation": 7 },
-                }],
-            },
+            "Id": "expire-access-logs",
+            "Status": "Enabled",
+            "ExpirationInDays": 365,
+            "NoncurrentVersionExpiration": { "NoncurrentDays": 30 },
+            "AbortIncompleteMultipartUpload": { "DaysAfterInitiation": 7 },
         }),
     );
     let mut statements = vec![json!({
@@ -171,6 +159,26 @@ pub fn public_access_block() -> Value {
         "IgnorePublicAcls": true,
         "RestrictPublicBuckets": true,
     })
+}
+
+/// A private, versioned bucket encrypted with S3-managed keys, kept when the
+/// stack goes, with one lifecycle rule.
+pub fn s3_managed_bucket(t: &mut Template, id: &str, lifecycle: Value) {
+    t.retained(
+        id,
+        "AWS::S3::Bucket",
+        json!({
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [{
+                    "ServerSideEncryptionByDefault": { "SSEAlgorithm": "AES256" },
+                }],
+            },
+            "PublicAccessBlockConfiguration": public_access_block(),
+            "OwnershipControls": { "Rules": [{ "ObjectOwnership": "BucketOwnerEnforced" }] },
+            "VersioningConfiguration": { "Status": "Enabled" },
+            "LifecycleConfiguration": { "Rules": [lifecycle] },
+        }),
+    );
 }
 
 /// Refuses any request to the bucket that is not over TLS.

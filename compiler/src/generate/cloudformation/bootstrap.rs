@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::base::{deny_insecure_transport, public_access_block};
+use super::base::{deny_insecure_transport, s3_managed_bucket};
 use super::{ARTIFACTS_BUCKET, Stack, Template, r#ref};
 
 pub fn template(stack: &Stack<'_>) -> Template {
@@ -14,26 +14,14 @@ pub fn template(stack: &Stack<'_>) -> Template {
     ));
     // Code and compiled config, not customer data: S3-managed keys let the
     // Lambda service read the code without a grant on a customer key.
-    t.retained(
+    s3_managed_bucket(
+        &mut t,
         ARTIFACTS_BUCKET,
-        "AWS::S3::Bucket",
         json!({
-            "BucketEncryption": {
-                "ServerSideEncryptionConfiguration": [{
-                    "ServerSideEncryptionByDefault": { "SSEAlgorithm": "AES256" },
-                }],
-            },
-            "PublicAccessBlockConfiguration": public_access_block(),
-            "OwnershipControls": { "Rules": [{ "ObjectOwnership": "BucketOwnerEnforced" }] },
-            "VersioningConfiguration": { "Status": "Enabled" },
-            "LifecycleConfiguration": {
-                "Rules": [{
-                    "Id": "tidy-versions-and-uploads",
-                    "Status": "Enabled",
-                    "NoncurrentVersionExpiration": { "NoncurrentDays": 90 },
-                    "AbortIncompleteMultipartUpload": { "DaysAfterInitiation": 7 },
-                }],
-            },
+            "Id": "tidy-versions-and-uploads",
+            "Status": "Enabled",
+            "NoncurrentVersionExpiration": { "NoncurrentDays": 90 },
+            "AbortIncompleteMultipartUpload": { "DaysAfterInitiation": 7 },
         }),
     );
     t.resource(

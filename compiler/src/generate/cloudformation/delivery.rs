@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::base::{self, alarm};
 use super::iam::Policy;
 use super::sizing::env_secret_parameter;
-use super::{ARTIFACTS_BUCKET, Stack, Template, destination_id, get_att, key_arn, r#ref, sub};
+use super::{Stack, Template, destination_id, get_att, key_arn, r#ref, sub};
 use crate::model::{Destination, DestinationKind, HeaderValue, SecretRef};
 
 /// SQS keeps messages at most 14 days.
@@ -108,13 +108,7 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
             ],
             vec![get_att("StateTable", "Arn")],
         )
-        .allow(
-            "ReadBundle",
-            &["s3:GetObject"],
-            vec![sub(&format!(
-                "arn:${{AWS::Partition}}:s3:::${{{ARTIFACTS_BUCKET}}}/bundles/*"
-            ))],
-        )
+        .read_bundle()
         .data_key(&["kms:Decrypt", "kms:GenerateDataKey"]);
     policy = reach.grant(policy);
     base::function(t, config, policy);

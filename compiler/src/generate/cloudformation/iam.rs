@@ -23,6 +23,33 @@ impl Policy {
         self
     }
 
+    /// Allows reading this stack's bundles from the artifacts bucket.
+    pub fn read_bundle(self) -> Self {
+        self.allow(
+            "ReadBundle",
+            &["s3:GetObject"],
+            vec![sub(&format!(
+                "arn:${{AWS::Partition}}:s3:::${{{}}}/bundles/*",
+                super::ARTIFACTS_BUCKET
+            ))],
+        )
+    }
+
+    /// Allows reading the event stream as a consumer.
+    pub fn read_event_stream(self) -> Self {
+        self.allow(
+            "ReadEventStream",
+            &[
+                "kinesis:DescribeStream",
+                "kinesis:DescribeStreamSummary",
+                "kinesis:GetRecords",
+                "kinesis:GetShardIterator",
+                "kinesis:ListShards",
+            ],
+            vec![super::get_att(super::ingest::EVENT_STREAM, "Arn")],
+        )
+    }
+
     /// Allows the data key's use for the named purposes.
     pub fn data_key(self, actions: &[&str]) -> Self {
         self.allow("UseDataKey", actions, vec![super::key_arn()])

@@ -3,10 +3,11 @@
 
 use serde_json::json;
 
+use super::api::{self, HttpApi};
 use super::base::{self, alarm};
 use super::iam::Policy;
 use super::sizing::{STREAM_RETENTION_HOURS, StreamCapacity};
-use super::{ARTIFACTS_BUCKET, Stack, Template, get_att, key_arn, r#ref, sub};
+use super::{Stack, Template, get_att, key_arn, r#ref, sub};
 use crate::model::SourceKind;
 
 /// The event stream's logical id.
@@ -17,9 +18,6 @@ pub const EVENT_STREAM: &str = "EventStream";
 pub const ROUTES: &[&str] = &[
     "track", "identify", "page", "screen", "group", "alias", "batch", "b",
 ];
-
-/// One access-log line per request, as JSON (API Gateway variables).
-pub const ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","requestTime":"$context.requestTime","routeKey":"$context.routeKey","status":"$context.status","responseLength":"$context.responseLength","latencyMs":"$context.responseLatency","integrationError":"$context.integrationErrorMessage","sourceIp":"$context.identity.sourceIp","userAgent":"$context.identity.userAgent"}"#;
 
 pub fn add(t: &mut Template, stack: &Stack<'_>) {
     let mut stream = json!({
@@ -65,13 +63,7 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
             &["dynamodb:GetItem", "dynamodb:PutItem"],
             vec![get_att("DedupeTable", "Arn")],
         )
-        .allow(
-            "ReadBundle",
-            &["s3:GetObject"],
-            vec![sub(&format!(
-                "arn:${{AWS::Partition}}:s3:::${{{ARTIFACTS_BUCKET}}}/bundles/*"
-            ))],
-        )
+        .read_bundle()
         .data_key(&["kms:Decrypt", "kms:GenerateDataKey"]);
     base::function(t, config, policy);
 
@@ -84,30 +76,26 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
         .collect();
     origins.sort_unstable();
     origins.dedup();
-    let mut api = json!({
-        "Name": stack.name("ingest"),
-        "Description": "Segment-compatible tracking API (POST /v1/track, identify, page, screen, group, alias, batch)",
-        "ProtocolType": "HTTP",
-    });
-    if !origins.is_empty() {
-        api["CorsConfiguration"] = json!({
+    let cors = (!origins.is_empty()).then(|| {
+        json!({
             "AllowOrigins": origins,
             "AllowMethods": ["POST"],
             "AllowHeaders": ["authorization", "content-encoding", "content-type"],
             "MaxAge": 86400,
-        });
-    }
-    t.resource("IngestApi", "AWS::ApiGatewayV2::Api", api);
-    t.resource(
-        "IngestIntegration",
-        "AWS::ApiGatewayV2::Integration",
-        json!({
-            "ApiId": r#ref("IngestApi"),
-            "IntegrationType": "AWS_PROXY",
-            "IntegrationUri": get_att("IngestFunction", "Arn"),
-            "PayloadFormatVersion": "2.0",
-            "TimeoutInMillis": (config.timeout_secs + 2) * 1000,
-        }),
+        })
+    });
+    api::add(
+        t,
+        HttpApi {
+            id: "Ingest",
+            name: stack.name("ingest"),
+            description: "Segment-compatible tracking API (POST /v1/track, identify, page, screen, group, alias, batch)",
+            cors,
+            throttle: (stack.sizing.api_rate_limit, stack.sizing.api_burst_limit),
+            log_retention_days: config.log_retention_days,
+            timeout_ms: (config.timeout_secs + 2) * 1000,
+            paths: "v1/*",
+        },
     );
     for route in ROUTES {
         t.resource(
@@ -121,44 +109,6 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
             }),
         );
     }
-    t.disposable(
-        "IngestApiAccessLogs",
-        "AWS::Logs::LogGroup",
-        json!({
-            "LogGroupName": format!("/aws/apigateway/{}", stack.name("ingest")),
-            "RetentionInDays": config.log_retention_days,
-            "KmsKeyId": key_arn(),
-        }),
-    );
-    t.resource(
-        "IngestApiStage",
-        "AWS::ApiGatewayV2::Stage",
-        json!({
-            "ApiId": r#ref("IngestApi"),
-            "StageName": "$default",
-            "AutoDeploy": true,
-            "AccessLogSettings": {
-                "DestinationArn": get_att("IngestApiAccessLogs", "Arn"),
-                "Format": ACCESS_LOG_FORMAT,
-            },
-            "DefaultRouteSettings": {
-                "ThrottlingRateLimit": stack.sizing.api_rate_limit,
-                "ThrottlingBurstLimit": stack.sizing.api_burst_limit,
-                "DetailedMetricsEnabled": true,
-            },
-        }),
-    );
-    t.resource(
-        "IngestApiInvokePermission",
-        "AWS::Lambda::Permission",
-        json!({
-            "Action": "lambda:InvokeFunction",
-            "FunctionName": r#ref("IngestFunction"),
-            "Principal": "apigateway.amazonaws.com",
-            "SourceAccount": r#ref("AWS::AccountId"),
-            "SourceArn": sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${IngestApi}/*/*/v1/*"),
-        }),
-    );
 
     alarm(
         t,

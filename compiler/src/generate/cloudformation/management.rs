@@ -3,10 +3,10 @@
 
 use serde_json::json;
 
+use super::api::{self, HttpApi};
 use super::base::{self, alarm};
 use super::iam::{Policy, table_and_indexes};
-use super::ingest::ACCESS_LOG_FORMAT;
-use super::{ARTIFACTS_BUCKET, Stack, Template, get_att, key_arn, r#ref, sub};
+use super::{Stack, Template, get_att, r#ref, sub};
 
 /// Requests per second operators can make; the burst allows page loads.
 const RATE_LIMIT: u64 = 50;
@@ -97,24 +97,22 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
                 get_att("StateTable", "Arn"),
             ],
         )
-        .allow(
-            "ReadBundle",
-            &["s3:GetObject"],
-            vec![sub(&format!(
-                "arn:${{AWS::Partition}}:s3:::${{{ARTIFACTS_BUCKET}}}/bundles/*"
-            ))],
-        )
+        .read_bundle()
         .data_key(&["kms:Decrypt", "kms:GenerateDataKey"]);
     base::function(t, config, policy);
 
-    t.resource(
-        "ManagementApi",
-        "AWS::ApiGatewayV2::Api",
-        json!({
-            "Name": stack.name("management"),
-            "Description": "Uniflow management API (profiles, identities, config); every route needs a Cognito token",
-            "ProtocolType": "HTTP",
-        }),
+    api::add(
+        t,
+        HttpApi {
+            id: "Management",
+            name: stack.name("management"),
+            description: "Uniflow management API (profiles, identities, config); every route needs a Cognito token",
+            cors: None,
+            throttle: (RATE_LIMIT, RATE_LIMIT * 2),
+            log_retention_days: config.log_retention_days,
+            timeout_ms: 30_000,
+            paths: "api/v1/*",
+        },
     );
     t.resource(
         "ManagementAuthorizer",
@@ -131,17 +129,6 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
         }),
     );
     t.resource(
-        "ManagementIntegration",
-        "AWS::ApiGatewayV2::Integration",
-        json!({
-            "ApiId": r#ref("ManagementApi"),
-            "IntegrationType": "AWS_PROXY",
-            "IntegrationUri": get_att("ManagementFunction", "Arn"),
-            "PayloadFormatVersion": "2.0",
-            "TimeoutInMillis": 30000,
-        }),
-    );
-    t.resource(
         "ManagementRoute",
         "AWS::ApiGatewayV2::Route",
         json!({
@@ -150,44 +137,6 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
             "AuthorizationType": "JWT",
             "AuthorizerId": r#ref("ManagementAuthorizer"),
             "Target": sub("integrations/${ManagementIntegration}"),
-        }),
-    );
-    t.disposable(
-        "ManagementApiAccessLogs",
-        "AWS::Logs::LogGroup",
-        json!({
-            "LogGroupName": format!("/aws/apigateway/{}", stack.name("management")),
-            "RetentionInDays": config.log_retention_days,
-            "KmsKeyId": key_arn(),
-        }),
-    );
-    t.resource(
-        "ManagementApiStage",
-        "AWS::ApiGatewayV2::Stage",
-        json!({
-            "ApiId": r#ref("ManagementApi"),
-            "StageName": "$default",
-            "AutoDeploy": true,
-            "AccessLogSettings": {
-                "DestinationArn": get_att("ManagementApiAccessLogs", "Arn"),
-                "Format": ACCESS_LOG_FORMAT,
-            },
-            "DefaultRouteSettings": {
-                "ThrottlingRateLimit": RATE_LIMIT,
-                "ThrottlingBurstLimit": RATE_LIMIT * 2,
-                "DetailedMetricsEnabled": true,
-            },
-        }),
-    );
-    t.resource(
-        "ManagementApiInvokePermission",
-        "AWS::Lambda::Permission",
-        json!({
-            "Action": "lambda:InvokeFunction",
-            "FunctionName": r#ref("ManagementFunction"),
-            "Principal": "apigateway.amazonaws.com",
-            "SourceAccount": r#ref("AWS::AccountId"),
-            "SourceArn": sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${ManagementApi}/*/*/api/v1/*"),
         }),
     );
     alarm(

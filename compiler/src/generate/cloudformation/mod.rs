@@ -13,6 +13,7 @@
 //! unchanged config gives an unchanged template, and renaming one destination
 //! touches only that destination's resources.
 
+mod api;
 mod archive;
 mod base;
 mod bootstrap;

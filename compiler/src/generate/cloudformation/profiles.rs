@@ -8,8 +8,7 @@ use serde_json::{Value, json};
 
 use super::base::{self, alarm};
 use super::iam::{Policy, table_and_indexes};
-use super::ingest::EVENT_STREAM;
-use super::{ARTIFACTS_BUCKET, Stack, Template, destination_id, get_att, key_arn, r#ref, sub};
+use super::{Stack, Template, destination_id, get_att, key_arn, r#ref};
 
 /// A table's key schema and secondary indexes.
 struct Table {
@@ -117,17 +116,7 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
         tables.extend(table_and_indexes(id));
     }
     let policy = Policy::default()
-        .allow(
-            "ReadEventStream",
-            &[
-                "kinesis:DescribeStream",
-                "kinesis:DescribeStreamSummary",
-                "kinesis:GetRecords",
-                "kinesis:GetShardIterator",
-                "kinesis:ListShards",
-            ],
-            vec![get_att(EVENT_STREAM, "Arn")],
-        )
+        .read_event_stream()
         .allow(
             "ResolveIdentityAndUpsertProfiles",
             &[
@@ -146,13 +135,7 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
             &["sqs:GetQueueAttributes", "sqs:SendMessage"],
             destination_queues,
         )
-        .allow(
-            "ReadBundle",
-            &["s3:GetObject"],
-            vec![sub(&format!(
-                "arn:${{AWS::Partition}}:s3:::${{{ARTIFACTS_BUCKET}}}/bundles/*"
-            ))],
-        )
+        .read_bundle()
         .data_key(&["kms:Decrypt", "kms:GenerateDataKey"]);
     base::function(t, config, policy);
     for source in &config.event_sources {
