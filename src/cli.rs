@@ -101,6 +101,40 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
     },
+    /// Run the whole pipeline on this machine, with nothing else to install.
+    ///
+    /// Compiles the project and serves a Segment-compatible tracking API
+    /// (POST /v1/track, identify, page, screen, group, alias, batch) on
+    /// 127.0.0.1. Point existing Segment or RudderStack SDKs at the printed
+    /// URL with a printed write key: events are validated, enriched, written
+    /// to a durable log (fsynced before the answer), and archived as GZIP
+    /// NDJSON under DATA/archive/raw/year=/month=/day=/hour=/, the layout
+    /// Firehose writes on S3; quarantined events under DATA/archive/violations/.
+    ///
+    /// Write keys are stable for a data directory and also written to
+    /// DATA/sources.json. Ctrl-C stops accepting, finishes what is in flight
+    /// and archives it; a restart resumes where it stopped.
+    ///
+    /// Examples:
+    ///
+    ///   uniflow dev examples/shop
+    ///   uniflow dev --port 9000 --data /tmp/uniflow-data
+    #[command(verbatim_doc_comment)]
+    Dev {
+        /// The uniflow.kdl file, or a directory containing one.
+        #[arg(default_value = "uniflow.kdl")]
+        path: PathBuf,
+        /// Port to listen on (127.0.0.1). 0 picks a free port.
+        #[arg(long, default_value_t = 8088)]
+        port: u16,
+        /// Data directory [default: .uniflow/ next to uniflow.kdl].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Requests per second each source may send (a burst of twice that
+        /// is allowed); beyond it the API answers 429 with Retry-After.
+        #[arg(long, default_value_t = 10_000)]
+        rate_limit: u32,
+    },
     /// Validate Segment-spec messages against a project's schemas.
     ///
     /// Reads newline-delimited JSON messages (or one `{"batch":[...]}` body)

@@ -2,6 +2,7 @@
 
 mod build;
 mod check;
+mod dev;
 mod fmt;
 mod init;
 mod validate;
@@ -29,6 +30,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             check,
             color,
         } => build::run(&path, out.as_deref(), check, use_color(color)),
+        Command::Dev {
+            path,
+            port,
+            data,
+            rate_limit,
+        } => dev::run(&path, port, data.as_deref(), rate_limit),
         Command::Validate { config, file } => validate::run(&config, file.as_deref()),
         Command::Fmt {
             paths,

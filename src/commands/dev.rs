@@ -1,0 +1,200 @@
+//! `uniflow dev`: the whole pipeline in one process on local disk.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use uniflow_compiler::diagnostic::{self, HumanOptions};
+use uniflow_runtime::backend::{Clock, SystemClock};
+use uniflow_runtime::embedded::{self, ArchivePolicy, Archiver, DataDir, Log, MemoryDedupe};
+use uniflow_runtime::ingest::{Ingest, Limits, RateLimit};
+use uniflow_schemas::Bundle;
+
+use super::{read, resolve};
+use crate::ExitStatus;
+
+pub fn run(path: &Path, port: u16, data: Option<&Path>, rate: u32) -> anyhow::Result<ExitStatus> {
+    let file = resolve(path);
+    let source = read(&file)?;
+    let (checked, artifacts) = uniflow_compiler::build(&source);
+    let mut stderr = std::io::stderr().lock();
+    if checked.has_errors() {
+        let text = diagnostic::render_human(
+            &file.display().to_string(),
+            &source,
+            &checked.diagnostics,
+            HumanOptions::default(),
+        );
+        stderr.write_all(text.as_bytes())?;
+        writeln!(stderr, "uniflow dev needs a project without errors")?;
+        return Ok(ExitStatus::Failure);
+    }
+    let artifacts = artifacts.context("the compiler produced no artifacts")?;
+    let bundle = Bundle::from_json(&artifacts.files["bundle.json"])
+        .map_err(|e| anyhow::anyhow!("the compiled bundle does not load: {e}"))?;
+    let project_dir = file
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let dir = DataDir::new(&data.map_or_else(|| project_dir.join(".uniflow"), Path::to_path_buf));
+    std::fs::create_dir_all(&dir.root)
+        .with_context(|| format!("cannot create the data directory {}", dir.root.display()))?;
+    let keys = write_keys(&dir, &bundle)?;
+    drop(stderr);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(bundle, dir, keys, port, rate))
+}
+
+async fn serve(
+    bundle: Bundle,
+    dir: DataDir,
+    keys: BTreeMap<String, String>,
+    port: u16,
+    rate: u32,
+) -> anyhow::Result<ExitStatus> {
+    let log = Log::open(&dir.log()).context("cannot open the event log")?;
+    let windows: BTreeMap<String, u64> = bundle
+        .sources
+        .iter()
+        .map(|(name, s)| (name.clone(), s.dedupe_window_secs))
+        .collect();
+    let dedupe = MemoryDedupe::rebuild(&log, SystemClock.now_ms(), |s| windows.get(s).copied())
+        .context("cannot read the event log")?;
+    let archiver =
+        Archiver::open(&dir.archive(), &dir.state()).context("cannot open the archive")?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let archive_task = tokio::spawn(embedded::run_archiver(
+        log.clone(),
+        archiver,
+        ArchivePolicy::default(),
+        stop_rx,
+    ));
+    let ingest = Arc::new(Ingest::new(
+        &bundle,
+        &keys,
+        Limits::default(),
+        RateLimit::new(rate, rate.saturating_mul(2)),
+        log,
+        dedupe,
+        SystemClock,
+    ));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{port} (try --port)"))?;
+    let addr = listener.local_addr()?;
+    announce(&addr, &bundle, &keys, &dir)?;
+    let app = uniflow_runtime::serve::router(ingest);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the HTTP server failed")?;
+    let mut stderr = std::io::stderr().lock();
+    writeln!(stderr, "stopping: archiving what is in the log")?;
+    drop(stderr);
+    let _ = stop_tx.send(true);
+    archive_task
+        .await
+        .context("the archiver stopped abnormally")?
+        .context("archiving failed")?;
+    writeln!(std::io::stderr(), "stopped")?;
+    Ok(ExitStatus::Success)
+}
+
+fn announce(
+    addr: &SocketAddr,
+    bundle: &Bundle,
+    keys: &BTreeMap<String, String>,
+    dir: &DataDir,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "uniflow dev: {} ({})",
+        bundle.project.name, bundle.project.stage
+    )?;
+    writeln!(
+        out,
+        "tracking API  http://{addr}/v1/  (Segment-compatible: track, identify, page, screen, group, alias, batch)"
+    )?;
+    writeln!(out, "data          {}", dir.root.display())?;
+    writeln!(out, "write keys    (also in {})", dir.sources().display())?;
+    for (source, key) in keys {
+        let kind = bundle
+            .sources
+            .get(source)
+            .map(|s| format!("{:?}", s.kind).to_lowercase())
+            .unwrap_or_default();
+        writeln!(out, "  {source:<24} {key}  ({kind})")?;
+    }
+    writeln!(out, "press Ctrl-C to stop")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Each source's write key: kept in `sources.json` so they stay the same for
+/// the data directory; a new source gets a new random key.
+fn write_keys(dir: &DataDir, bundle: &Bundle) -> anyhow::Result<BTreeMap<String, String>> {
+    let path = dir.sources();
+    let mut keys: BTreeMap<String, String> = match std::fs::read(&path) {
+        Ok(bytes) => {
+            let doc: serde_json::Value = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not valid JSON", path.display()))?;
+            doc.get("sources")
+                .and_then(|s| s.as_object())
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|(k, v)| {
+                            Some((k.clone(), v.get("write_key")?.as_str()?.to_owned()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let before = keys.clone();
+    keys.retain(|name, _| bundle.sources.contains_key(name));
+    for name in bundle.sources.keys() {
+        keys.entry(name.clone())
+            .or_insert_with(|| uuid::Uuid::new_v4().simple().to_string());
+    }
+    if keys != before || !path.exists() {
+        let doc = serde_json::json!({
+            "sources": keys.iter().map(|(k, v)| (k.clone(), serde_json::json!({ "write_key": v }))).collect::<serde_json::Map<_, _>>(),
+        });
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(&doc)? + "\n")
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(keys)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
