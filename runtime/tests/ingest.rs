@@ -509,7 +509,9 @@ async fn a_failed_write_answers_503_and_the_retry_is_stored() {
 /// `FUZZ_ROUNDS` runs it longer.
 #[tokio::test]
 async fn garbage_never_panics() {
-    let h = harness();
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let h = harness_with(log.clone(), dir, log, RateLimit::new(u32::MAX, u32::MAX));
     let rounds: usize = std::env::var("FUZZ_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
