@@ -134,6 +134,11 @@ pub enum Command {
         /// is allowed); beyond it the API answers 429 with Retry-After.
         #[arg(long, default_value_t = 10_000)]
         rate_limit: u32,
+        /// How long accepted events may wait before they are archived, in
+        /// milliseconds (the archive is written in batches, like Firehose's
+        /// buffering).
+        #[arg(long, default_value_t = 2000, hide = true)]
+        archive_wait_ms: u64,
     },
     /// Validate Segment-spec messages against a project's schemas.
     ///

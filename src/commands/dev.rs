@@ -17,7 +17,13 @@ use uniflow_schemas::Bundle;
 use super::{read, resolve};
 use crate::ExitStatus;
 
-pub fn run(path: &Path, port: u16, data: Option<&Path>, rate: u32) -> anyhow::Result<ExitStatus> {
+pub fn run(
+    path: &Path,
+    port: u16,
+    data: Option<&Path>,
+    rate: u32,
+    archive_wait_ms: u64,
+) -> anyhow::Result<ExitStatus> {
     let file = resolve(path);
     let source = read(&file)?;
     let (checked, artifacts) = uniflow_compiler::build(&source);
@@ -49,7 +55,11 @@ pub fn run(path: &Path, port: u16, data: Option<&Path>, rate: u32) -> anyhow::Re
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(bundle, dir, keys, port, rate))
+    let archive = ArchivePolicy {
+        max_wait: std::time::Duration::from_millis(archive_wait_ms),
+        ..ArchivePolicy::default()
+    };
+    runtime.block_on(serve(bundle, dir, keys, port, rate, archive))
 }
 
 async fn serve(
@@ -58,6 +68,7 @@ async fn serve(
     keys: BTreeMap<String, String>,
     port: u16,
     rate: u32,
+    archive: ArchivePolicy,
 ) -> anyhow::Result<ExitStatus> {
     let log = Log::open(&dir.log()).context("cannot open the event log")?;
     let windows: BTreeMap<String, u64> = bundle
@@ -73,7 +84,7 @@ async fn serve(
     let archive_task = tokio::spawn(embedded::run_archiver(
         log.clone(),
         archiver,
-        ArchivePolicy::default(),
+        archive,
         stop_rx,
     ));
     let ingest = Arc::new(Ingest::new(

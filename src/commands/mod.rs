@@ -35,7 +35,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             port,
             data,
             rate_limit,
-        } => dev::run(&path, port, data.as_deref(), rate_limit),
+            archive_wait_ms,
+        } => dev::run(&path, port, data.as_deref(), rate_limit, archive_wait_ms),
         Command::Validate { config, file } => validate::run(&config, file.as_deref()),
         Command::Fmt {
             paths,

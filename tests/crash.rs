@@ -1,0 +1,261 @@
+//! Crash safety of `uniflow dev`: batches are sent in a loop while the server
+//! is killed with SIGKILL at random moments and restarted, again and again.
+//! Every messageId that got a 2xx must then be in the log, and every event
+//! in the archive exactly once.
+
+#![allow(clippy::disallowed_methods)] // the test drives a real process and reads its files
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+fn start(data: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uniflow"))
+        .args([
+            "dev",
+            "examples/shop",
+            "--port",
+            "0",
+            "--archive-wait-ms",
+            "150",
+            "--rate-limit",
+            "1000000",
+        ])
+        .arg("--data")
+        .arg(data)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("uniflow dev starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let port = loop {
+        let line = lines
+            .next()
+            .expect("uniflow dev prints its URL")
+            .expect("stdout is UTF-8");
+        if let Some(rest) = line.strip_prefix("tracking API  http://127.0.0.1:") {
+            break rest.split('/').next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep reading so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, port }
+}
+
+fn write_key(data: &Path) -> String {
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("sources.json")).unwrap()).unwrap();
+    doc["sources"]["order-backend"]["write_key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// POSTs a batch; the status, or `None` when the connection broke.
+fn post(port: u16, key: &str, body: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let auth = base64(&format!("{key}:"));
+    let request = format!(
+        "POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split(' ').nth(1)?.parse().ok()
+}
+
+fn base64(s: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, &c| (acc << 8) | u32::from(c)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn batch(ids: &[String]) -> String {
+    let events: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            format!(
+                r#"{{"type":"track","event":"Product Viewed","messageId":"{id}","anonymousId":"anon-{id}","properties":{{"product_id":"p-1","name":"Tent","price":199.0}}}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"batch":[{}]}}"#, events.join(","))
+}
+
+fn archived(data: &Path) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    let mut stack = vec![data.join("archive/raw")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(".json.gz") {
+                let mut text = String::new();
+                flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap())
+                    .read_to_string(&mut text)
+                    .unwrap();
+                for line in text.lines() {
+                    let event: serde_json::Value = serde_json::from_str(line).unwrap();
+                    let id = event["messageId"].as_str().unwrap().to_owned();
+                    *counts.entry(id).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    counts
+}
+
+#[test]
+fn nothing_acknowledged_is_lost_across_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mut seed = 0x2545_f491_4f6c_dd1du64 ^ u64::from(std::process::id());
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let kills = 12;
+    for round in 0..kills {
+        let server = start(&data);
+        let key = write_key(&data);
+        let stop = Arc::new(AtomicBool::new(false));
+        let senders: Vec<_> = (0..4)
+            .map(|t| {
+                let (stop, acked, sent, key) =
+                    (stop.clone(), acked.clone(), sent.clone(), key.clone());
+                let port = server.port;
+                std::thread::spawn(move || {
+                    let mut n = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let ids: Vec<String> =
+                            (0..20).map(|i| format!("r{round}-t{t}-b{n}-{i}")).collect();
+                        n += 1;
+                        sent.fetch_add(ids.len(), Ordering::Relaxed);
+                        if post(port, &key, &batch(&ids)) == Some(200) {
+                            acked.lock().unwrap().extend(ids);
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(150 + rand() % 600));
+        let mut child = server.child;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        for s in senders {
+            s.join().unwrap();
+        }
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 1000,
+        "too few acknowledged events to mean anything: {}",
+        acked.len()
+    );
+
+    // Restart once more and stop gracefully: everything is archived.
+    let mut server = start(&data);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "uniflow dev exited with {exit}");
+
+    // In the log...
+    let log = uniflow_runtime::embedded::Log::open(&data.join("log")).unwrap();
+    let mut reader = log.reader(0).unwrap();
+    let mut in_log = BTreeMap::new();
+    while let Some((r, _)) = reader.next_record().unwrap() {
+        *in_log.entry(r.message_id).or_insert(0usize) += 1;
+    }
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|id| !in_log.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events are not in the log, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let twice: Vec<_> = in_log.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "in the log twice: {twice:?}");
+    // ...and in the archive exactly once.
+    let archive = archived(&data);
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|id| !archive.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events are not archived, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let twice: Vec<_> = archive.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "archived more than once: {:?}",
+        &twice[..twice.len().min(5)]
+    );
+    assert_eq!(
+        archive.len(),
+        in_log.len(),
+        "the archive and the log hold different events"
+    );
+    let out = std::io::stderr();
+    let _ = writeln!(
+        out.lock(),
+        "crash test: {kills} SIGKILLs, {} events sent, {} acknowledged, {} in the log, all archived once",
+        sent.load(Ordering::Relaxed),
+        acked.len(),
+        in_log.len()
+    );
+}
