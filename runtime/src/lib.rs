@@ -8,6 +8,7 @@
 //! never on the compiler.
 
 pub mod backend;
+pub mod conformance;
 pub mod embedded;
 pub mod ingest;
 pub mod record;

@@ -170,6 +170,23 @@ pub fn enrich(message: &RawValue, facts: &RequestFacts<'_>) -> Result<Enriched, 
             Some(_) => {}
         }
     }
+    // RudderStack's SDKs put identify and group traits in `context.traits`
+    // only; Segment's in `traits`. Read either, so both are validated and
+    // reach profiles alike.
+    let call = facts
+        .call
+        .map(str::to_owned)
+        .or_else(|| map.get(&key("type")).and_then(|v| string_value(v.json())));
+    if matches!(call.as_deref(), Some("identify" | "group"))
+        && !map.contains_key(&key("traits"))
+        && let Some(traits) = map
+            .get(&key("context"))
+            .and_then(|c| serde_json::from_str::<BTreeMap<Key<'_>, &RawValue>>(c.json()).ok())
+            .and_then(|c| c.get(&key("traits")).map(|t| t.get().to_owned()))
+            .filter(|t| t.starts_with('{'))
+    {
+        map.insert(key("traits"), Val::Owned(traits));
+    }
     map.insert(key("sourceId"), Val::Owned(quote(facts.source)));
 
     let partition_key = ["anonymousId", "userId"]
@@ -289,6 +306,24 @@ mod tests {
         let raw: Box<RawValue> =
             serde_json::from_str(r#"{"userId":"u1","anonymousId":null}"#).unwrap();
         assert_eq!(enrich(&raw, &facts()).unwrap().partition_key, "u1");
+    }
+
+    #[test]
+    fn reads_rudderstack_traits_from_the_context() {
+        let mut f = facts();
+        f.call = Some("identify");
+        let raw: Box<RawValue> =
+            serde_json::from_str(r#"{"userId":"u","context":{"traits":{"email":"a@b.co"}}}"#)
+                .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&enrich(&raw, &f).unwrap().json).unwrap();
+        assert_eq!(v["traits"]["email"], "a@b.co");
+        assert_eq!(v["context"]["traits"]["email"], "a@b.co");
+        // Segment's own `traits` win.
+        let raw: Box<RawValue> =
+            serde_json::from_str(r#"{"userId":"u","traits":{},"context":{"traits":{"x":1}}}"#)
+                .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&enrich(&raw, &f).unwrap().json).unwrap();
+        assert_eq!(v["traits"], serde_json::json!({}));
     }
 
     #[test]

@@ -388,8 +388,15 @@ impl<S: EventSink, D: Dedupe, C: Clock> Ingest<S, D, C> {
             body["quarantined"] = serde_json::to_value(&quarantined).unwrap_or_default();
             body["rejected"] = serde_json::to_value(&rejected).unwrap_or_default();
         }
-        if all_rejected && call.is_some() {
-            body["error"] = "the message failed validation; see `rejected`".into();
+        if all_rejected {
+            let message = if call.is_some() {
+                "the message failed validation; see `rejected`"
+            } else {
+                "every message of the batch failed validation; see `rejected`"
+            };
+            body["code"] = "invalid_messages".into();
+            body["error"] = message.into();
+            body["message"] = message.into();
         }
         Reply::json(status, &body)
     }

@@ -576,7 +576,8 @@ fn envelope(prog: &mut Program, call: CallType) -> Vec<(usize, Field)> {
         }
         CallType::Identify => fields.push(("traits", loose(prog), false)),
         CallType::Page | CallType::Screen => {
-            fields.push(("name", string(prog, None, false, None), false));
+            // analytics-python and rudder-sdk-python send `"name": null`.
+            fields.push(("name", string(prog, None, true, None), false));
             fields.push(("properties", loose(prog), false));
         }
         CallType::Group => {

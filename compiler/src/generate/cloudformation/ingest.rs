@@ -60,8 +60,13 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
         )
         .allow(
             "DeduplicateMessageIds",
-            &["dynamodb:GetItem", "dynamodb:PutItem"],
+            &["dynamodb:DeleteItem", "dynamodb:PutItem"],
             vec![get_att("DedupeTable", "Arn")],
+        )
+        .allow(
+            "ReadWriteKeys",
+            &["dynamodb:Query"],
+            vec![get_att("StateTable", "Arn")],
         )
         .read_bundle()
         .data_key(&["kms:Decrypt", "kms:GenerateDataKey"]);

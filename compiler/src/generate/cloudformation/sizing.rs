@@ -196,6 +196,7 @@ impl Sizing {
                 ("UNIFLOW_STREAM", "${EventStream}"),
                 ("UNIFLOW_VIOLATIONS_BUCKET", "${ViolationsBucket}"),
                 ("UNIFLOW_DEDUPE_TABLE", "${DedupeTable}"),
+                ("UNIFLOW_STATE_TABLE", "${StateTable}"),
             ]),
             event_sources: Vec::new(),
         };

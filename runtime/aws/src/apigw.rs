@@ -1,0 +1,85 @@
+//! API Gateway HTTP API (payload format 2.0) events to the handler's plain
+//! [`Request`], and its [`Reply`] back to the response API Gateway expects.
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use uniflow_runtime::ingest::{Reply, Request};
+
+/// The request an API Gateway event carries; a reply when the event itself
+/// is unusable (a body that is not valid base64).
+pub fn request(event: ApiGatewayV2httpRequest) -> Result<Request, Box<Reply>> {
+    let body = match event.body {
+        None => Bytes::new(),
+        Some(text) if event.is_base64_encoded => {
+            match base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
+                Ok(bytes) => Bytes::from(bytes),
+                Err(e) => {
+                    return Err(Box::new(Reply::error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("the request body is not valid base64: {e}"),
+                    )));
+                }
+            }
+        }
+        Some(text) => Bytes::from(text),
+    };
+    let http = &event.request_context.http;
+    let path = event
+        .raw_path
+        .clone()
+        .or_else(|| http.path.clone())
+        .unwrap_or_default();
+    let peer = http.source_ip.as_deref().and_then(|ip| ip.parse().ok());
+    let mut headers = event.headers;
+    // API Gateway joins repeated cookies into `cookies`; nothing here reads them.
+    headers.remove(http::header::COOKIE);
+    Ok(Request {
+        method: http.method.clone(),
+        path,
+        headers,
+        body,
+        peer,
+    })
+}
+
+/// The API Gateway response for a reply.
+pub fn response(reply: Reply) -> ApiGatewayV2httpResponse {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &reply.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    if !headers.contains_key(http::header::CONTENT_TYPE) && !reply.body.is_empty() {
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    ApiGatewayV2httpResponse {
+        status_code: i64::from(reply.status.as_u16()),
+        headers,
+        multi_value_headers: HeaderMap::new(),
+        body: (!reply.body.is_empty())
+            .then(|| Body::Text(String::from_utf8_lossy(&reply.body).into_owned())),
+        is_base64_encoded: false,
+        cookies: Vec::new(),
+    }
+}
+
+/// Handles one API Gateway event with the ingest handler.
+pub async fn handle<S, D, C>(
+    ingest: &uniflow_runtime::ingest::Ingest<S, D, C>,
+    event: ApiGatewayV2httpRequest,
+) -> ApiGatewayV2httpResponse
+where
+    S: uniflow_runtime::backend::EventSink,
+    D: uniflow_runtime::backend::Dedupe,
+    C: uniflow_runtime::backend::Clock,
+{
+    match request(event) {
+        Ok(req) => response(ingest.handle(req).await),
+        Err(reply) => response(*reply),
+    }
+}

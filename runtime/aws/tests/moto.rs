@@ -1,0 +1,433 @@
+//! The AWS backend against moto server (Kinesis, S3, DynamoDB): the shared
+//! behaviour suite, the Lambda handler on API Gateway v2 fixture events, and
+//! loading the bundle and write keys the way the Lambda does at cold start.
+//!
+//! The test starts moto itself from `target/py/bin/moto_server` (installed
+//! by `scripts/setup-python`; `MOTO_SERVER` overrides the path) on a free
+//! port and stops it at the end. Without moto it fails, saying so.
+
+#![allow(clippy::disallowed_methods)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use aws_sdk_kinesis::types::ShardIteratorType;
+use uniflow_runtime::backend::SystemClock;
+use uniflow_runtime::conformance::{self, Backend, Stored};
+use uniflow_runtime::ingest::{Ingest, Limits, RateLimit};
+use uniflow_runtime::record::RecordKind;
+use uniflow_runtime_aws::{DynamoDedupe, KinesisSink, apigw, load_bundle, write_keys};
+use uniflow_schemas::Bundle;
+
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_moto() -> Moto {
+    let server = std::env::var_os("MOTO_SERVER").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/py/bin/moto_server"),
+        PathBuf::from,
+    );
+    assert!(
+        server.exists(),
+        "moto server not found at {} (run scripts/setup-python, or set MOTO_SERVER)",
+        server.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(&server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto server starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+fn bundle() -> Bundle {
+    let (checked, artifacts) = uniflow_compiler::build(conformance::PROJECT);
+    assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
+    Bundle::from_json(&artifacts.unwrap().files["bundle.json"]).unwrap()
+}
+
+/// Fresh AWS resources for each case: a stream, a bucket, a dedupe table.
+struct Aws {
+    config: aws_config::SdkConfig,
+    current: Mutex<Option<(String, String, String)>>,
+    counter: Mutex<u32>,
+}
+
+impl Aws {
+    async fn create(&self, stream: &str, bucket: &str, table: &str) {
+        let kinesis = aws_sdk_kinesis::Client::new(&self.config);
+        kinesis
+            .create_stream()
+            .stream_name(stream)
+            .shard_count(2)
+            .send()
+            .await
+            .unwrap();
+        aws_sdk_s3::Client::new(&self.config)
+            .create_bucket()
+            .bucket(bucket)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        create_table(&self.config, table, "key", None).await;
+    }
+}
+
+async fn create_table(
+    config: &aws_config::SdkConfig,
+    table: &str,
+    hash: &str,
+    range: Option<&str>,
+) {
+    let mut request = aws_sdk_dynamodb::Client::new(config)
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(hash)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(hash)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        );
+    if let Some(range) = range {
+        request = request
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(range)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(range)
+                    .key_type(KeyType::Range)
+                    .build()
+                    .unwrap(),
+            );
+    }
+    request.send().await.unwrap();
+}
+
+/// Every record in every shard, from the start.
+async fn read_stream(config: &aws_config::SdkConfig, stream: &str) -> Vec<(String, Vec<u8>)> {
+    let kinesis = aws_sdk_kinesis::Client::new(config);
+    let shards = kinesis
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for shard in shards.shards() {
+        let mut iterator = kinesis
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+            .unwrap();
+        loop {
+            let page = kinesis
+                .get_records()
+                .shard_iterator(&iterator)
+                .send()
+                .await
+                .unwrap();
+            for r in page.records() {
+                out.push((r.partition_key().to_owned(), r.data().as_ref().to_vec()));
+            }
+            match page.next_shard_iterator() {
+                Some(next) if !page.records().is_empty() => iterator = next.to_owned(),
+                _ => break,
+            }
+        }
+    }
+    out
+}
+
+async fn read_violations(config: &aws_config::SdkConfig, bucket: &str) -> Vec<serde_json::Value> {
+    let s3 = aws_sdk_s3::Client::new(config);
+    let listed = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix("violations/")
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for object in listed.contents() {
+        let key = object.key().unwrap();
+        assert!(key.ends_with(".json.gz"), "{key}");
+        let body = s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let bytes = body.body.collect().await.unwrap().into_bytes();
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        out.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
+        );
+    }
+    out
+}
+
+impl Backend for Aws {
+    type Sink = KinesisSink;
+    type Dedupe = DynamoDedupe;
+
+    async fn fresh(&self) -> (KinesisSink, DynamoDedupe) {
+        let n = {
+            let mut c = self.counter.lock().unwrap();
+            *c += 1;
+            *c
+        };
+        let names = (
+            format!("events-{n}"),
+            format!("violations-{n}"),
+            format!("dedupe-{n}"),
+        );
+        self.create(&names.0, &names.1, &names.2).await;
+        let sink = KinesisSink::new(&self.config, &names.0, &names.1);
+        let dedupe = DynamoDedupe::new(&self.config, &names.2);
+        *self.current.lock().unwrap() = Some(names);
+        (sink, dedupe)
+    }
+
+    async fn stored(&self) -> Vec<Stored> {
+        let (stream, bucket, _) = self.current.lock().unwrap().clone().unwrap();
+        let mut out = Vec::new();
+        for (key, data) in read_stream(&self.config, &stream).await {
+            assert_eq!(
+                data.last(),
+                Some(&b'\n'),
+                "each Kinesis record is one NDJSON line"
+            );
+            let json: serde_json::Value = serde_json::from_slice(&data).unwrap();
+            out.push(Stored {
+                kind: RecordKind::Accepted,
+                message_id: json["messageId"].as_str().unwrap().to_owned(),
+                partition_key: Some(key),
+                json,
+            });
+        }
+        for json in read_violations(&self.config, &bucket).await {
+            out.push(Stored {
+                kind: RecordKind::Quarantined,
+                message_id: json["messageId"].as_str().unwrap().to_owned(),
+                partition_key: None,
+                json,
+            });
+        }
+        out
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_backend_against_moto() {
+    let moto = start_moto();
+    let config = sdk_config(&moto.endpoint).await;
+    let bundle = bundle();
+    let aws = Aws {
+        config: config.clone(),
+        current: Mutex::new(None),
+        counter: Mutex::new(0),
+    };
+
+    // The behaviour suite every backend passes.
+    conformance::run(&aws, &bundle).await;
+
+    // Cold start: the bundle from S3, the write keys from the state table.
+    let s3 = aws_sdk_s3::Client::new(&config);
+    let (sink, dedupe) = aws.fresh().await;
+    let (stream, bucket, _) = aws.current.lock().unwrap().clone().unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("bundles/abc.json")
+        .body(bundle.to_json().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let loaded = load_bundle(&config, &format!("s3://{bucket}/bundles/abc.json"))
+        .await
+        .unwrap();
+    assert_eq!(loaded, bundle);
+    let missing = load_bundle(&config, &format!("s3://{bucket}/bundles/nope.json")).await;
+    assert!(
+        missing
+            .unwrap_err()
+            .to_string()
+            .contains("bundles/nope.json")
+    );
+    create_table(&config, "state", "pk", Some("sk")).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    for (source, key) in [("backend", "server-key"), ("web", "website-key")] {
+        ddb.put_item()
+            .table_name("state")
+            .item("pk", AttributeValue::S("source".into()))
+            .item("sk", AttributeValue::S(source.into()))
+            .item("write_key", AttributeValue::S(key.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let keys = write_keys(&config, "state").await.unwrap();
+    let want: BTreeMap<String, String> = [("backend", "server-key"), ("web", "website-key")]
+        .iter()
+        .map(|(s, k)| ((*s).to_owned(), (*k).to_owned()))
+        .collect();
+    assert_eq!(keys, want);
+
+    // The Lambda handler on API Gateway v2 events, writing to Kinesis.
+    let ingest = Ingest::new(
+        &loaded,
+        &keys,
+        Limits::default(),
+        RateLimit::new(u32::MAX, u32::MAX),
+        sink,
+        dedupe,
+        SystemClock,
+    );
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for (file, key) in [
+        ("apigw-batch.json", "website-key"),
+        ("apigw-gzip-base64.json", "website-key"),
+    ] {
+        let text = std::fs::read_to_string(fixtures.join(file)).unwrap();
+        let event: ApiGatewayV2httpRequest = serde_json::from_str(&text).unwrap();
+        assert!(
+            text.contains("d2Vic2l0ZS1rZXk6"),
+            "{file} authenticates as {key}"
+        );
+        let response = apigw::handle(&ingest, event).await;
+        assert_eq!(response.status_code, 200, "{file}: {:?}", response.body);
+        let body: serde_json::Value = match &response.body {
+            Some(aws_lambda_events::encodings::Body::Text(t)) => serde_json::from_str(t).unwrap(),
+            other => panic!("{file}: {other:?}"),
+        };
+        assert_eq!(body["accepted"], 1, "{file}: {body}");
+    }
+    let records = read_stream(&config, &stream).await;
+    assert_eq!(records.len(), 2);
+    let events: BTreeMap<String, serde_json::Value> = records
+        .iter()
+        .map(|(_, data)| {
+            let v: serde_json::Value = serde_json::from_slice(data).unwrap();
+            (v["messageId"].as_str().unwrap().to_owned(), v)
+        })
+        .collect();
+    let node = &events["node-next-1795636915000-1"];
+    assert_eq!(node["context"]["ip"], "203.0.113.50");
+    assert_eq!(node["sourceId"], "web");
+    assert_eq!(
+        node["context"]["library"]["name"],
+        "@segment/analytics-node"
+    );
+    assert_eq!(node["originalTimestamp"], "2026-11-25T20:01:54.000Z");
+    assert!(node.get("writeKey").is_none());
+    let python = &events["py-identify-8"];
+    assert_eq!(python["type"], "identify");
+    assert_eq!(python["context"]["ip"], "198.51.100.23");
+    assert_eq!(python["traits"]["email"], "ann@example.com");
+
+    // A stream that does not exist: 503, and nothing is claimed as seen.
+    let broken = Ingest::new(
+        &loaded,
+        &keys,
+        Limits::default(),
+        RateLimit::new(u32::MAX, u32::MAX),
+        KinesisSink::new(&config, "no-such-stream", &bucket),
+        DynamoDedupe::new(&config, "dedupe-1"),
+        SystemClock,
+    );
+    let text = std::fs::read_to_string(fixtures.join("apigw-batch.json")).unwrap();
+    let mut event: ApiGatewayV2httpRequest = serde_json::from_str(&text).unwrap();
+    event.body = event
+        .body
+        .map(|b| b.replace("node-next-1795636915000-1", "retry-me"));
+    let response = apigw::handle(&broken, event.clone()).await;
+    assert_eq!(response.status_code, 503, "{:?}", response.body);
+    let working = Ingest::new(
+        &loaded,
+        &keys,
+        Limits::default(),
+        RateLimit::new(u32::MAX, u32::MAX),
+        KinesisSink::new(&config, &stream, &bucket),
+        DynamoDedupe::new(&config, "dedupe-1"),
+        SystemClock,
+    );
+    let response = apigw::handle(&working, event).await;
+    assert_eq!(
+        response.status_code, 200,
+        "the retry is accepted: {:?}",
+        response.body
+    );
+    assert_eq!(read_stream(&config, &stream).await.len(), 3);
+    drop(moto);
+}
