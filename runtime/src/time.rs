@@ -4,16 +4,38 @@
 
 /// Formats epoch milliseconds as `2026-11-25T20:01:55.123Z`.
 pub fn format_ms(ms: i64) -> String {
+    let mut out = String::with_capacity(24);
+    write_ms(ms, &mut out);
+    out
+}
+
+/// Appends epoch milliseconds as `2026-11-25T20:01:55.123Z` (no allocation
+/// beyond `out`'s growth; ingest formats two per event).
+pub fn write_ms(ms: i64, out: &mut String) {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days);
-    let (h, min, s, milli) = (
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000,
-    );
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+    let fields = [
+        (y.clamp(0, 9999), 4, '-'),
+        (i64::from(m), 2, '-'),
+        (i64::from(d), 2, 'T'),
+        (rem / 3_600_000, 2, ':'),
+        (rem / 60_000 % 60, 2, ':'),
+        (rem / 1000 % 60, 2, '.'),
+        (rem % 1000, 3, 'Z'),
+    ];
+    for (value, width, sep) in fields {
+        let mut digits = [b'0'; 4];
+        let mut v = value;
+        for slot in digits[..width].iter_mut().rev() {
+            *slot = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        for &c in &digits[..width] {
+            out.push(char::from(c));
+        }
+        out.push(sep);
+    }
 }
 
 /// The `(year, month, day, hour)` of epoch milliseconds, in UTC.

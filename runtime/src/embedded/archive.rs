@@ -120,16 +120,14 @@ impl Archiver {
         let mut count = 0;
         let mut end = start;
         while count < max_records {
-            let Some((record, after)) = reader.next_record()? else {
+            let Some((kind, received_at_ms, json, after)) = reader.next_view()? else {
                 break;
             };
-            let hour = utc_hour(record.received_at_ms);
+            let hour = utc_hour(received_at_ms);
             let gz = files
-                .entry((record.kind, hour))
+                .entry((kind, hour))
                 .or_insert_with(|| GzEncoder::new(Vec::new(), Compression::fast()));
-            let write = gz
-                .write_all(&record.json)
-                .and_then(|()| gz.write_all(b"\n"));
+            let write = gz.write_all(json).and_then(|()| gz.write_all(b"\n"));
             write.map_err(io(&self.root))?;
             count += 1;
             end = after;

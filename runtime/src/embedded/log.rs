@@ -321,6 +321,10 @@ fn sync_dir(dir: &Path) -> Result<(), LogError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
+/// A record borrowed from the reader: kind, received at (epoch ms), JSON,
+/// and the offset just after it.
+pub type View<'a> = (RecordKind, i64, &'a [u8], u64);
+
 /// Reads committed records in order, each with the offset after it.
 #[derive(Debug)]
 pub struct Reader {
@@ -349,11 +353,56 @@ impl Reader {
         self.pos
     }
 
+    /// The next record, borrowed (no allocation): its kind, when it was
+    /// received, its JSON, and the offset just after it.
+    pub fn next_view(&mut self) -> Result<Option<View<'_>>, LogError> {
+        if !self.advance()? {
+            return Ok(None);
+        }
+        let p = &self.payload;
+        let bad = || LogError::Io {
+            path: self.dir.clone(),
+            source: std::io::ErrorKind::InvalidData.into(),
+        };
+        let kind = p
+            .first()
+            .and_then(|b| RecordKind::from_byte(*b))
+            .ok_or_else(bad)?;
+        let received = p
+            .get(1..9)
+            .and_then(|b| b.try_into().ok())
+            .map(i64::from_le_bytes)
+            .ok_or_else(bad)?;
+        let mut at = 9;
+        for _ in 0..3 {
+            let len = p
+                .get(at..at + 2)
+                .and_then(|b| b.try_into().ok())
+                .map(u16::from_le_bytes)
+                .ok_or_else(bad)? as usize;
+            at += 2 + len;
+        }
+        let json = p.get(at..).ok_or_else(bad)?;
+        Ok(Some((kind, received, json, self.pos)))
+    }
+
     /// The next record and the offset just after it, or `None` at the end
     /// of what was committed when the reader was made.
     pub fn next_record(&mut self) -> Result<Option<(Record, u64)>, LogError> {
-        if self.pos >= self.end {
+        if !self.advance()? {
             return Ok(None);
+        }
+        let record = decode(&self.payload).ok_or_else(|| LogError::Io {
+            path: self.dir.clone(),
+            source: std::io::ErrorKind::InvalidData.into(),
+        })?;
+        Ok(Some((record, self.pos)))
+    }
+
+    /// Reads the next frame into `self.payload`; false at the end.
+    fn advance(&mut self) -> Result<bool, LogError> {
+        if self.pos >= self.end {
+            return Ok(false);
         }
         if self.current.is_none() {
             let Some((base, path)) = self
@@ -363,7 +412,7 @@ impl Reader {
                 .find(|(base, _)| *base <= self.pos)
                 .cloned()
             else {
-                return Ok(None);
+                return Ok(false);
             };
             let mut file = File::open(&path).map_err(io(&path))?;
             file.seek(SeekFrom::Start(self.pos - base))
@@ -371,25 +420,21 @@ impl Reader {
             self.current = Some((base, BufReader::with_capacity(1 << 20, file)));
         }
         let Some((base, reader)) = self.current.as_mut() else {
-            return Ok(None);
+            return Ok(false);
         };
         let base = *base;
         match read_frame(reader, &mut self.payload) {
             Ok(Some(())) => {
                 self.pos += (HEADER + self.payload.len()) as u64;
-                let record = decode(&self.payload).ok_or_else(|| LogError::Io {
-                    path: segment_path(&self.dir, base),
-                    source: std::io::ErrorKind::InvalidData.into(),
-                })?;
-                Ok(Some((record, self.pos)))
+                Ok(true)
             }
             Ok(None) => {
                 // The end of a segment: the next one starts here.
                 self.current = None;
                 if self.segments.iter().any(|(b, _)| *b == self.pos) {
-                    self.next_record()
+                    self.advance()
                 } else {
-                    Ok(None)
+                    Ok(false)
                 }
             }
             Err(source) => Err(LogError::Io {

@@ -105,10 +105,7 @@ pub fn enrich(message: &RawValue, facts: &RequestFacts<'_>) -> Result<Enriched, 
     };
 
     let received = facts.received_at_ms;
-    map.insert(
-        key("receivedAt"),
-        Val::Owned(quote(&time::format_ms(received))),
-    );
+    map.insert(key("receivedAt"), Val::Owned(quoted_time(received)));
     if !map.contains_key(&key("sentAt"))
         && let Some(sent) = facts.batch_sent_at
     {
@@ -131,43 +128,41 @@ pub fn enrich(message: &RawValue, facts: &RequestFacts<'_>) -> Result<Enriched, 
                 Some(sent) => received - (sent - ts_ms),
                 None => ts_ms,
             };
-            map.insert(
-                key("timestamp"),
-                Val::Owned(quote(&time::format_ms(corrected))),
-            );
+            map.insert(key("timestamp"), Val::Owned(quoted_time(corrected)));
         }
         None if !map.contains_key(&key("timestamp")) => {
-            map.insert(
-                key("timestamp"),
-                Val::Owned(quote(&time::format_ms(received))),
-            );
+            map.insert(key("timestamp"), Val::Owned(quoted_time(received)));
         }
         // A timestamp that is not a date stays as sent, for the validator.
         None => {}
     }
 
     if let Some(ip) = facts.ip {
-        let context = map.get(&key("context")).map(|v| v.json().to_owned());
-        match context {
-            None => {
-                map.insert(
-                    key("context"),
-                    Val::Owned(format!("{{\"ip\":{}}}", quote(ip))),
-                );
-            }
+        let context = map.get(&key("context")).map(|v| v.json());
+        let with_ip = match context {
+            None => Some(format!("{{\"ip\":{}}}", quote(ip))),
             Some(text) if text.starts_with('{') => {
-                if let Ok(inner) = serde_json::from_str::<BTreeMap<Key<'_>, &RawValue>>(&text)
-                    && !inner.contains_key(&key("ip"))
-                {
-                    let mut fields: BTreeMap<Key<'_>, Val<'_>> =
-                        inner.into_iter().map(|(k, v)| (k, Val::Raw(v))).collect();
-                    fields.insert(key("ip"), Val::Owned(quote(ip)));
-                    let rewritten = write_object(&fields);
-                    map.insert(key("context"), Val::Owned(rewritten));
+                #[derive(Deserialize)]
+                struct Ip<'a> {
+                    #[serde(borrow)]
+                    ip: Option<&'a RawValue>,
+                }
+                match serde_json::from_str::<Ip<'_>>(text) {
+                    // Splice `"ip":...` in after the opening brace: the rest
+                    // of the context is copied as sent.
+                    Ok(Ip { ip: None }) => {
+                        let rest = text[1..].trim_start();
+                        let sep = if rest.starts_with('}') { "" } else { "," };
+                        Some(format!("{{\"ip\":{}{sep}{rest}", quote(ip)))
+                    }
+                    _ => None,
                 }
             }
             // Not an object: left for the validator to report.
-            Some(_) => {}
+            Some(_) => None,
+        };
+        if let Some(context) = with_ip {
+            map.insert(key("context"), Val::Owned(context));
         }
     }
     // RudderStack's SDKs put identify and group traits in `context.traits`
@@ -226,7 +221,29 @@ fn string_value(json: &str) -> Option<String> {
 }
 
 fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+    let mut out = String::with_capacity(s.len() + 2);
+    push_quoted(&mut out, s);
+    out
+}
+
+/// A timestamp as a JSON string.
+fn quoted_time(ms: i64) -> String {
+    let mut out = String::with_capacity(26);
+    out.push('"');
+    time::write_ms(ms, &mut out);
+    out.push('"');
+    out
+}
+
+/// Appends `s` as a JSON string.
+fn push_quoted(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned()));
+    }
 }
 
 fn write_object(map: &BTreeMap<Key<'_>, Val<'_>>) -> String {
@@ -236,7 +253,7 @@ fn write_object(map: &BTreeMap<Key<'_>, Val<'_>>) -> String {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&quote(&k.0));
+        push_quoted(&mut out, &k.0);
         out.push(':');
         out.push_str(v.json());
     }

@@ -470,15 +470,15 @@ fn parse_body(body: &[u8], batch: bool) -> Result<Parsed<'_>, String> {
         )
     };
     if batch {
-        let raw: &RawValue = serde_json::from_str(text).map_err(malformed)?;
-        if !raw.get().starts_with('{') {
-            return Err("a batch body must be an object: {\"batch\": [...]}".into());
-        }
         let b: BatchBody<'_> = serde_json::from_str(text).map_err(|e| {
-            format!(
-                "a batch body is {{\"batch\": [message, ...]}}: {}",
-                strip_position(&e.to_string())
-            )
+            if e.is_data() {
+                format!(
+                    "a batch body is {{\"batch\": [message, ...]}}: {}",
+                    strip_position(&e.to_string())
+                )
+            } else {
+                malformed(e)
+            }
         })?;
         let Some(messages) = b.batch else {
             return Err("a batch body needs a \"batch\" array of messages".into());
