@@ -22,17 +22,19 @@ pub trait EventSink: Send + Sync + 'static {
 
 /// Remembers message ids for deduplication.
 pub trait Dedupe: Send + Sync + 'static {
-    /// For each `(source, message id, window in seconds)`, whether it was
-    /// not seen within its window; records it as seen from `now_ms`.
+    /// For each id of `source`, whether it was not seen within the last
+    /// `window_secs`; records the fresh ones as seen from `now_ms`.
     fn first_seen(
         &self,
-        keys: &[(String, String, u64)],
+        source: &str,
+        window_secs: u64,
+        ids: &[&str],
         now_ms: i64,
     ) -> impl Future<Output = Result<Vec<bool>, BackendError>> + Send;
 
     /// Forgets ids recorded by `first_seen` whose events were then not
     /// stored, so a retry is not taken for a duplicate.
-    fn forget(&self, keys: &[(String, String)]) -> impl Future<Output = ()> + Send;
+    fn forget(&self, source: &str, ids: &[&str]) -> impl Future<Output = ()> + Send;
 }
 
 /// The time. A trait so tests can pin it.

@@ -206,18 +206,20 @@ impl DynamoDedupe {
 impl Dedupe for DynamoDedupe {
     async fn first_seen(
         &self,
-        keys: &[(String, String, u64)],
+        source: &str,
+        window_secs: u64,
+        ids: &[&str],
         now_ms: i64,
     ) -> Result<Vec<bool>, BackendError> {
         let now = now_ms / 1000;
-        let puts = keys.iter().map(|(source, id, window)| {
+        let puts = ids.iter().map(|id| {
             self.client
                 .put_item()
                 .table_name(&self.table)
                 .item("key", AttributeValue::S(format!("{source}#{id}")))
                 .item(
                     "expires_at",
-                    AttributeValue::N((now + *window as i64).to_string()),
+                    AttributeValue::N((now + window_secs as i64).to_string()),
                 )
                 // TTL deletes lazily: an expired item still present is not a duplicate.
                 .condition_expression("attribute_not_exists(#k) OR expires_at < :now")
@@ -225,7 +227,7 @@ impl Dedupe for DynamoDedupe {
                 .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
                 .send()
         });
-        let mut out = Vec::with_capacity(keys.len());
+        let mut out = Vec::with_capacity(ids.len());
         for result in join_all(puts).await {
             match result {
                 Ok(_) => out.push(true),
@@ -246,8 +248,8 @@ impl Dedupe for DynamoDedupe {
         Ok(out)
     }
 
-    async fn forget(&self, keys: &[(String, String)]) {
-        let deletes = keys.iter().map(|(source, id)| {
+    async fn forget(&self, source: &str, ids: &[&str]) {
+        let deletes = ids.iter().map(|id| {
             self.client
                 .delete_item()
                 .table_name(&self.table)

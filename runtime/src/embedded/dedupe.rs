@@ -111,45 +111,42 @@ impl MemoryDedupe {
 impl Dedupe for MemoryDedupe {
     async fn first_seen(
         &self,
-        keys: &[(String, String, u64)],
+        source: &str,
+        window_secs: u64,
+        ids: &[&str],
         now_ms: i64,
     ) -> Result<Vec<bool>, BackendError> {
         let mut sources = self
             .sources
             .lock()
             .map_err(|_| BackendError("dedupe state poisoned".into()))?;
-        let mut out = Vec::with_capacity(keys.len());
-        let mut current: Option<(&str, &mut Seen)> = None;
-        for (source, id, window) in keys {
-            let seen = match current.take() {
-                Some((name, seen)) if name == source => seen,
-                _ => {
-                    let seen = sources.entry(source.clone()).or_default();
-                    seen.expire(now_ms);
-                    // Re-borrow through the map for each source change.
-                    seen
+        let seen = match sources.get_mut(source) {
+            Some(seen) => seen,
+            None => sources.entry(source.to_owned()).or_default(),
+        };
+        seen.expire(now_ms);
+        let expires = now_ms + window_secs as i64 * 1000;
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let fresh = !seen.ids.contains_key(*id);
+                if fresh {
+                    seen.ids.insert((*id).to_owned(), expires);
+                    seen.queue.push_back((expires, (*id).to_owned()));
                 }
-            };
-            let fresh = !seen.ids.contains_key(id.as_str());
-            if fresh {
-                let expires = now_ms + *window as i64 * 1000;
-                seen.ids.insert(id.clone(), expires);
-                seen.queue.push_back((expires, id.clone()));
-            }
-            out.push(fresh);
-            current = Some((source.as_str(), seen));
-        }
-        Ok(out)
+                fresh
+            })
+            .collect())
     }
 
-    async fn forget(&self, keys: &[(String, String)]) {
-        if let Ok(mut sources) = self.sources.lock() {
-            for (source, id) in keys {
-                if let Some(seen) = sources.get_mut(source) {
-                    // The queue entry stays until it expires; removing the id
-                    // is what makes a retry fresh.
-                    seen.ids.remove(id);
-                }
+    async fn forget(&self, source: &str, ids: &[&str]) {
+        if let Ok(mut sources) = self.sources.lock()
+            && let Some(seen) = sources.get_mut(source)
+        {
+            // The queue entry stays until it expires; removing the id is
+            // what makes a retry fresh.
+            for id in ids {
+                seen.ids.remove(*id);
             }
         }
     }
@@ -159,24 +156,18 @@ impl Dedupe for MemoryDedupe {
 mod tests {
     use super::*;
 
-    fn keys(ids: &[&str]) -> Vec<(String, String, u64)> {
-        ids.iter()
-            .map(|id| ("s".to_owned(), (*id).to_owned(), 10))
-            .collect()
-    }
-
     #[tokio::test]
     async fn ids_are_seen_once_per_window_and_then_forgotten() {
         let d = MemoryDedupe::default();
         assert_eq!(
-            d.first_seen(&keys(&["a", "b", "a"]), 0).await.unwrap(),
+            d.first_seen("s", 10, &["a", "b", "a"], 0).await.unwrap(),
             [true, true, false]
         );
-        assert_eq!(d.first_seen(&keys(&["a"]), 9_999).await.unwrap(), [false]);
+        assert_eq!(d.first_seen("s", 10, &["a"], 9_999).await.unwrap(), [false]);
         // The window has passed: a is new again, and b's memory is freed.
-        assert_eq!(d.first_seen(&keys(&["a"]), 10_000).await.unwrap(), [true]);
+        assert_eq!(d.first_seen("s", 10, &["a"], 10_000).await.unwrap(), [true]);
         assert_eq!(d.len(), 1);
-        d.forget(&[("s".into(), "a".into())]).await;
-        assert_eq!(d.first_seen(&keys(&["a"]), 10_001).await.unwrap(), [true]);
+        d.forget("s", &["a"]).await;
+        assert_eq!(d.first_seen("s", 10, &["a"], 10_001).await.unwrap(), [true]);
     }
 }

@@ -345,14 +345,16 @@ impl<S: EventSink, D: Dedupe, C: Clock> Ingest<S, D, C> {
 
         // Deduplicate what is about to be stored.
         let window = source.policy.dedupe_window_secs;
-        let keys: Vec<(String, String, u64)> = records
-            .iter()
-            .map(|r| (source.name.clone(), r.message_id.clone(), window))
-            .collect();
-        let fresh = match self.dedupe.first_seen(&keys, now).await {
+        let ids: Vec<&str> = records.iter().map(|r| r.message_id.as_str()).collect();
+        let fresh = match self
+            .dedupe
+            .first_seen(&source.name, window, &ids, now)
+            .await
+        {
             Ok(fresh) => fresh,
             Err(e) => return Reply::unavailable(&e.to_string()),
         };
+        drop(ids);
         let total = records.len();
         let stored: Vec<Record> = records
             .into_iter()
@@ -360,18 +362,20 @@ impl<S: EventSink, D: Dedupe, C: Clock> Ingest<S, D, C> {
             .filter_map(|(r, &f)| f.then_some(r))
             .collect();
         let duplicates = total - stored.len();
-        let new_keys: Vec<(String, String)> = stored
-            .iter()
-            .map(|r| (r.source.clone(), r.message_id.clone()))
-            .collect();
         let accepted = stored
             .iter()
             .filter(|r| r.kind == RecordKind::Accepted)
             .count();
+        let new_ids: Vec<String> = if stored.is_empty() {
+            Vec::new()
+        } else {
+            stored.iter().map(|r| r.message_id.clone()).collect()
+        };
         if !stored.is_empty()
             && let Err(e) = self.sink.append(stored).await
         {
-            self.dedupe.forget(&new_keys).await;
+            let ids: Vec<&str> = new_ids.iter().map(String::as_str).collect();
+            self.dedupe.forget(&source.name, &ids).await;
             return Reply::unavailable(&e.to_string());
         }
 
