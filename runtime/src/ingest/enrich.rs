@@ -8,26 +8,25 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use uniflow_schemas::validate::scan::object_members;
 
 use crate::time;
 
 /// A top-level key, borrowed from the body unless it has escapes.
-#[derive(Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key<'a>(Cow<'a, str>);
 
 /// A value: the sender's bytes, or one ingest wrote.
 #[derive(Debug)]
 enum Val<'a> {
-    Raw(&'a RawValue),
+    Raw(&'a str),
     Owned(String),
 }
 
 impl Val<'_> {
     fn json(&self) -> &str {
         match self {
-            Val::Raw(r) => r.get(),
+            Val::Raw(r) => r,
             Val::Owned(s) => s,
         }
     }
@@ -75,15 +74,20 @@ pub enum EnrichError {
 }
 
 /// Enriches one message given as raw JSON.
-pub fn enrich(message: &RawValue, facts: &RequestFacts<'_>) -> Result<Enriched, EnrichError> {
-    let text = message.get();
+pub fn enrich(text: &str, facts: &RequestFacts<'_>) -> Result<Enriched, EnrichError> {
     if !text.starts_with('{') {
         return Err(EnrichError::NotAnObject);
     }
-    let parsed: BTreeMap<Key<'_>, &RawValue> =
-        serde_json::from_str(text).map_err(|_| EnrichError::NotAnObject)?;
-    let mut map: BTreeMap<Key<'_>, Val<'_>> =
-        parsed.into_iter().map(|(k, v)| (k, Val::Raw(v))).collect();
+    let members = object_members(text.as_bytes()).map_err(|_| EnrichError::NotAnObject)?;
+    let mut map: BTreeMap<Key<'_>, Val<'_>> = BTreeMap::new();
+    for m in &members {
+        let key = match m.key_text(text.as_bytes()) {
+            Cow::Borrowed(_) => Cow::Borrowed(&text[m.key.clone()]),
+            Cow::Owned(k) => Cow::Owned(k),
+        };
+        // A repeated key: the last one counts, as in JSON.parse.
+        map.insert(Key(key), Val::Raw(&text[m.value.clone()]));
+    }
     let key = |s: &'static str| Key(Cow::Borrowed(s));
 
     map.remove(&key("writeKey"));
@@ -142,15 +146,12 @@ pub fn enrich(message: &RawValue, facts: &RequestFacts<'_>) -> Result<Enriched, 
         let with_ip = match context {
             None => Some(format!("{{\"ip\":{}}}", quote(ip))),
             Some(text) if text.starts_with('{') => {
-                #[derive(Deserialize)]
-                struct Ip<'a> {
-                    #[serde(borrow)]
-                    ip: Option<&'a RawValue>,
-                }
-                match serde_json::from_str::<Ip<'_>>(text) {
+                let has_ip = object_members(text.as_bytes())
+                    .map(|members| members.iter().any(|m| m.key_text(text.as_bytes()) == "ip"));
+                match has_ip {
                     // Splice `"ip":...` in after the opening brace: the rest
                     // of the context is copied as sent.
-                    Ok(Ip { ip: None }) => {
+                    Ok(false) => {
                         let rest = text[1..].trim_start();
                         let sep = if rest.starts_with('}') { "" } else { "," };
                         Some(format!("{{\"ip\":{}{sep}{rest}", quote(ip)))
@@ -174,11 +175,16 @@ pub fn enrich(message: &RawValue, facts: &RequestFacts<'_>) -> Result<Enriched, 
         .or_else(|| map.get(&key("type")).and_then(|v| string_value(v.json())));
     if matches!(call.as_deref(), Some("identify" | "group"))
         && !map.contains_key(&key("traits"))
-        && let Some(traits) = map
-            .get(&key("context"))
-            .and_then(|c| serde_json::from_str::<BTreeMap<Key<'_>, &RawValue>>(c.json()).ok())
-            .and_then(|c| c.get(&key("traits")).map(|t| t.get().to_owned()))
-            .filter(|t| t.starts_with('{'))
+        && let Some(traits) = map.get(&key("context")).and_then(|c| {
+            let text = c.json();
+            let members = object_members(text.as_bytes()).ok()?;
+            let m = members
+                .iter()
+                .rev()
+                .find(|m| m.key_text(text.as_bytes()) == "traits")?;
+            let value = &text[m.value.clone()];
+            value.starts_with('{').then(|| value.to_owned())
+        })
     {
         map.insert(key("traits"), Val::Owned(traits));
     }
@@ -276,8 +282,7 @@ mod tests {
     }
 
     fn run(json: &str) -> serde_json::Value {
-        let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
-        let e = enrich(&raw, &facts()).unwrap();
+        let e = enrich(json, &facts()).unwrap();
         serde_json::from_slice(&e.json).unwrap()
     }
 
@@ -317,37 +322,30 @@ mod tests {
 
     #[test]
     fn partitions_by_anonymous_id_first() {
-        let raw: Box<RawValue> =
-            serde_json::from_str(r#"{"userId":"u1","anonymousId":"a1"}"#).unwrap();
-        assert_eq!(enrich(&raw, &facts()).unwrap().partition_key, "a1");
-        let raw: Box<RawValue> =
-            serde_json::from_str(r#"{"userId":"u1","anonymousId":null}"#).unwrap();
-        assert_eq!(enrich(&raw, &facts()).unwrap().partition_key, "u1");
+        let raw = r#"{"userId":"u1","anonymousId":"a1"}"#;
+        assert_eq!(enrich(raw, &facts()).unwrap().partition_key, "a1");
+        let raw = r#"{"userId":"u1","anonymousId":null}"#;
+        assert_eq!(enrich(raw, &facts()).unwrap().partition_key, "u1");
     }
 
     #[test]
     fn reads_rudderstack_traits_from_the_context() {
         let mut f = facts();
         f.call = Some("identify");
-        let raw: Box<RawValue> =
-            serde_json::from_str(r#"{"userId":"u","context":{"traits":{"email":"a@b.co"}}}"#)
-                .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&enrich(&raw, &f).unwrap().json).unwrap();
+        let raw = r#"{"userId":"u","context":{"traits":{"email":"a@b.co"}}}"#;
+        let v: serde_json::Value = serde_json::from_slice(&enrich(raw, &f).unwrap().json).unwrap();
         assert_eq!(v["traits"]["email"], "a@b.co");
         assert_eq!(v["context"]["traits"]["email"], "a@b.co");
         // Segment's own `traits` win.
-        let raw: Box<RawValue> =
-            serde_json::from_str(r#"{"userId":"u","traits":{},"context":{"traits":{"x":1}}}"#)
-                .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&enrich(&raw, &f).unwrap().json).unwrap();
+        let raw = r#"{"userId":"u","traits":{},"context":{"traits":{"x":1}}}"#;
+        let v: serde_json::Value = serde_json::from_slice(&enrich(raw, &f).unwrap().json).unwrap();
         assert_eq!(v["traits"], serde_json::json!({}));
     }
 
     #[test]
     fn refuses_what_is_not_an_object() {
         for text in ["[]", "1", "\"x\"", "null"] {
-            let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
-            assert!(enrich(&raw, &facts()).is_err(), "{text}");
+            assert!(enrich(text, &facts()).is_err(), "{text}");
         }
     }
 }

@@ -21,9 +21,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use uniflow_schemas::Bundle;
 use uniflow_schemas::bundle::{Policy, SourceKind, SourcePolicy};
+use uniflow_schemas::validate::scan::{array_items, object_members};
 use uniflow_schemas::validate::{CallType, Issue, IssueCode, PathSegment, Validator};
 
 use crate::backend::{Clock, Dedupe, EventSink};
@@ -264,7 +264,7 @@ impl<S: EventSink, D: Dedupe, C: Clock> Ingest<S, D, C> {
         let mut quarantined = Vec::new();
         let mut records = Vec::new();
         for (index, message) in parsed.messages.iter().enumerate() {
-            let size = message.get().len();
+            let size = message.len();
             if size > self.limits.max_event_bytes {
                 rejected.push(Outcome {
                     index,
@@ -437,25 +437,9 @@ fn violation(now: i64, source: &str, e: &enrich::Enriched, issues: &[Issue]) -> 
 /// A request body, read at its top level.
 #[derive(Debug)]
 struct Parsed<'a> {
-    messages: Vec<&'a RawValue>,
+    messages: Vec<&'a str>,
     write_key: Option<String>,
     sent_at: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-struct BatchBody<'a> {
-    #[serde(borrow)]
-    batch: Option<Vec<&'a RawValue>>,
-    #[serde(rename = "writeKey")]
-    write_key: Option<String>,
-    #[serde(rename = "sentAt")]
-    sent_at: Option<serde_json::Value>,
-}
-
-#[derive(serde::Deserialize)]
-struct SingleBody {
-    #[serde(rename = "writeKey")]
-    write_key: Option<serde_json::Value>,
 }
 
 fn parse_body(body: &[u8], batch: bool) -> Result<Parsed<'_>, String> {
@@ -465,49 +449,70 @@ fn parse_body(body: &[u8], batch: bool) -> Result<Parsed<'_>, String> {
             e.valid_up_to()
         )
     })?;
-    let malformed = |e: serde_json::Error| {
-        format!(
-            "malformed JSON at line {} column {}: {}",
-            e.line(),
-            e.column(),
-            strip_position(&e.to_string())
-        )
-    };
-    if batch {
-        let b: BatchBody<'_> = serde_json::from_str(text).map_err(|e| {
-            if e.is_data() {
-                format!(
-                    "a batch body is {{\"batch\": [message, ...]}}: {}",
+    // The fast scan; on any failure, serde_json says precisely what is wrong.
+    let members = match object_members(body) {
+        Ok(members) => members,
+        Err(scan) => {
+            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                return Err(format!(
+                    "malformed JSON at line {} column {}: {}",
+                    e.line(),
+                    e.column(),
                     strip_position(&e.to_string())
-                )
-            } else {
-                malformed(e)
+                ));
             }
-        })?;
-        let Some(messages) = b.batch else {
-            return Err("a batch body needs a \"batch\" array of messages".into());
-        };
-        Ok(Parsed {
-            messages,
-            write_key: b.write_key,
-            sent_at: b.sent_at.and_then(|v| v.as_str().map(str::to_owned)),
-        })
-    } else {
-        let raw: &RawValue = serde_json::from_str(text).map_err(malformed)?;
-        let write_key = if raw.get().starts_with('{') {
-            serde_json::from_str::<SingleBody>(raw.get())
-                .ok()
-                .and_then(|b| b.write_key)
-                .and_then(|v| v.as_str().map(str::to_owned))
-        } else {
-            None
-        };
-        Ok(Parsed {
-            messages: vec![raw],
+            if batch {
+                return Err("a batch body must be an object: {\"batch\": [message, ...]}".into());
+            }
+            if text.trim_start().starts_with('{') {
+                let (line, column) = line_column(text, scan.pos);
+                return Err(format!(
+                    "malformed JSON at line {line} column {column}: {}",
+                    scan.what
+                ));
+            }
+            // Valid JSON but not an object: the message is rejected as such.
+            return Ok(Parsed {
+                messages: vec![text.trim()],
+                write_key: None,
+                sent_at: None,
+            });
+        }
+    };
+    let string_member = |name: &str| {
+        members
+            .iter()
+            .rev()
+            .find(|m| m.key_text(body) == name)
+            .and_then(|m| serde_json::from_str::<String>(&text[m.value.clone()]).ok())
+    };
+    let write_key = string_member("writeKey");
+    if !batch {
+        return Ok(Parsed {
+            messages: vec![text.trim()],
             write_key,
             sent_at: None,
-        })
+        });
     }
+    let Some(batch) = members.iter().rev().find(|m| m.key_text(body) == "batch") else {
+        return Err("a batch body needs a \"batch\" array of messages".into());
+    };
+    let items = array_items(body, batch.value.clone()).map_err(|_| {
+        "a batch body is {\"batch\": [message, ...]}: \"batch\" is not an array".to_owned()
+    })?;
+    Ok(Parsed {
+        messages: items.into_iter().map(|r| &text[r]).collect(),
+        write_key,
+        sent_at: string_member("sentAt"),
+    })
+}
+
+/// The 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, pos: usize) -> (usize, usize) {
+    let before = &text[..pos.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 /// serde_json's message without its " at line L column C" (said once, first).

@@ -10,6 +10,7 @@ mod compile;
 mod engine;
 mod issue;
 mod message;
+pub mod scan;
 
 pub use issue::{Issue, IssueCode, PathSegment, js_number};
 pub use message::{CallType, Validator, Verdict};
