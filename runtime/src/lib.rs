@@ -11,6 +11,7 @@ pub mod backend;
 pub mod conformance;
 pub mod embedded;
 pub mod ingest;
+pub mod profiles;
 pub mod record;
 pub mod serve;
 pub mod time;

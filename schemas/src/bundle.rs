@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::schema::Schema;
 
 /// The bundle format version this crate reads and writes.
-pub const BUNDLE_VERSION: u32 = 1;
+pub const BUNDLE_VERSION: u32 = 2;
 
 /// Everything the runtime needs to know about a project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +31,79 @@ pub struct Bundle {
     pub events: BTreeMap<String, EventSchema>,
     /// The `traits` objects of identify and group calls.
     pub traits: TraitSchemas,
+    /// Identity resolution rules.
+    pub identity: IdentityRules,
+    /// Destinations by name (what they receive; delivery settings stay in
+    /// the generated Lambda configuration).
+    pub destinations: BTreeMap<String, DestinationInfo>,
+    /// Segments by name.
+    pub segments: BTreeMap<String, SegmentInfo>,
+}
+
+/// The `identity` rules, as the processor applies them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityRules {
+    /// Identifier types, strongest (priority 1) first.
+    pub identifiers: Vec<IdentifierRule>,
+    /// Values that never identify anyone, sorted.
+    pub blocked: Vec<String>,
+}
+
+/// One identifier type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifierRule {
+    /// Its name (`user_id`, `email`).
+    pub name: String,
+    /// The dotted field path its value is read from (`userId`, `traits.email`).
+    pub from: String,
+    /// 1 is the strongest.
+    pub priority: u32,
+    /// How many values of it one profile may hold.
+    pub limit: u32,
+    /// Applied in order before values are compared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub normalize: Vec<crate::Normalization>,
+}
+
+/// What a destination receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationInfo {
+    /// `webhook`, `s3-export` or `lambda`.
+    pub kind: String,
+    /// The track events it receives; absent means every event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    /// Its condition on events, as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+}
+
+/// A segment, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentInfo {
+    /// What the audience is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The events it reads.
+    pub from: Vec<String>,
+    /// How far back it reads, in seconds (absent: all history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_secs: Option<u64>,
+    /// Its per-event condition.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "where")]
+    pub where_: Option<String>,
+    /// Its per-profile aggregate condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub having: Option<String>,
+    /// How often membership is recomputed, in seconds.
+    pub refresh_secs: u64,
+    /// `destination` names membership changes go to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sync_to: Vec<String>,
 }
 
 /// Who the project is.

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 use uniflow_schemas::bundle::{
-    Bundle, EventSchema, Policy, ProjectInfo, SourceKind, SourcePolicy, TraitSchemas,
+    Bundle, DestinationInfo, EventSchema, IdentifierRule, IdentityRules, Policy, ProjectInfo,
+    SegmentInfo, SourceKind, SourcePolicy, TraitSchemas,
 };
 use uniflow_schemas::{BUNDLE_VERSION, PropertyType, Schema};
 
@@ -57,6 +58,65 @@ pub fn bundle(config: &Config, source: &str) -> Bundle {
             user: traits(config, TraitScope::User),
             group: traits(config, TraitScope::Group),
         },
+        identity: identity(&config.identity),
+        destinations: config
+            .destinations
+            .iter()
+            .map(|d| {
+                let info = DestinationInfo {
+                    kind: d.kind.keyword().to_owned(),
+                    events: d
+                        .events
+                        .as_ref()
+                        .map(|list| list.iter().map(|e| e.value.clone()).collect()),
+                    filter: d.filter.as_ref().map(|f| f.value.clone()),
+                };
+                (d.name.value.clone(), info)
+            })
+            .collect(),
+        segments: config
+            .segments
+            .iter()
+            .map(|s| {
+                let info = SegmentInfo {
+                    description: s.description.clone(),
+                    from: s.from.iter().map(|e| e.value.clone()).collect(),
+                    within_secs: s.within_secs.as_ref().map(|w| w.value),
+                    where_: s.where_.as_ref().map(|w| w.value.clone()),
+                    having: s.having.as_ref().map(|h| h.value.clone()),
+                    refresh_secs: s.refresh_secs,
+                    sync_to: s
+                        .sync_to
+                        .iter()
+                        .map(|t| t.destination.value.clone())
+                        .collect(),
+                };
+                (s.name.value.clone(), info)
+            })
+            .collect(),
+    }
+}
+
+/// The identity rules, strongest identifier first.
+fn identity(identity: &model::Identity) -> IdentityRules {
+    let mut identifiers: Vec<IdentifierRule> = identity
+        .identifiers
+        .iter()
+        .map(|i| IdentifierRule {
+            name: i.name.value.clone(),
+            from: i.from.value.clone(),
+            priority: i.priority.value,
+            limit: i.limit.value,
+            normalize: i.normalize.clone(),
+        })
+        .collect();
+    identifiers.sort_by_key(|i| i.priority);
+    let mut blocked = identity.blocked.clone();
+    blocked.sort();
+    blocked.dedup();
+    IdentityRules {
+        identifiers,
+        blocked,
     }
 }
 

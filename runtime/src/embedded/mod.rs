@@ -12,6 +12,7 @@
 pub mod archive;
 pub mod dedupe;
 pub mod log;
+pub mod profiles;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
