@@ -12,6 +12,7 @@
 pub mod model;
 pub mod resolve;
 pub mod rules;
+pub mod suite;
 
 use std::future::Future;
 

@@ -1,0 +1,47 @@
+//! The identity and profile suite (`uniflow_runtime::profiles::suite`) on
+//! the embedded store; the DynamoDB store runs the same scenarios on moto.
+
+use std::path::Path;
+
+use uniflow_runtime::embedded::profiles::EmbeddedProfiles;
+use uniflow_runtime::profiles::{ProfileStore, Rules, suite};
+use uniflow_schemas::Bundle;
+
+fn bundle() -> Bundle {
+    let (checked, artifacts) = uniflow_compiler::build(suite::PROJECT);
+    assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
+    Bundle::from_json(&artifacts.unwrap().files["bundle.json"]).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_store_passes_the_scenarios() {
+    let rules = Rules::new(&bundle().identity);
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    suite::run_all(&scenarios, |name| {
+        let store = EmbeddedProfiles::open(&dir.path().join(format!("{name}.redb")), rules.clone())
+            .unwrap();
+        async move { store }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_keeps_group_traits() {
+    let rules = Rules::new(&bundle().identity);
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedProfiles::open(&dir.path().join("p.redb"), rules).unwrap();
+    let e = |v: serde_json::Value| {
+        suite::enrich(v.as_object().unwrap(), v["messageId"].as_str().unwrap())
+    };
+    store
+        .process(vec![
+            e(serde_json::json!({"messageId": "g1", "type": "group", "userId": "u1", "groupId": "acme", "traits": {"plan": "pro"}, "timestamp": "2026-02-01T00:00:00Z"})),
+            e(serde_json::json!({"messageId": "g2", "type": "group", "userId": "u2", "groupId": "acme", "traits": {"plan": "free", "seats": 5}, "timestamp": "2026-01-01T00:00:00Z"})),
+        ])
+        .await
+        .unwrap();
+    let account = store.account("acme").await.unwrap().unwrap();
+    assert_eq!(account.traits["plan"].value, "pro");
+    assert_eq!(account.traits["seats"].value, 5);
+}
