@@ -10,8 +10,10 @@ use anyhow::Context;
 use tokio::sync::watch;
 use uniflow_compiler::diagnostic::{self, HumanOptions};
 use uniflow_runtime::backend::{Clock, SystemClock};
+use uniflow_runtime::embedded::profiles::EmbeddedProfiles;
 use uniflow_runtime::embedded::{self, ArchivePolicy, Archiver, DataDir, Log, MemoryDedupe};
 use uniflow_runtime::ingest::{Ingest, Limits, RateLimit};
+use uniflow_runtime::profiles::Rules;
 use uniflow_schemas::Bundle;
 
 use super::{read, resolve};
@@ -80,11 +82,18 @@ async fn serve(
         .context("cannot read the event log")?;
     let archiver =
         Archiver::open(&dir.archive(), &dir.state()).context("cannot open the archive")?;
+    let profiles = EmbeddedProfiles::open(&dir.profiles(), Rules::new(&bundle.identity))
+        .context("cannot open the profile store")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let archive_task = tokio::spawn(embedded::run_archiver(
         log.clone(),
         archiver,
         archive,
+        stop_rx.clone(),
+    ));
+    let processor_task = tokio::spawn(embedded::run_processor(
+        log.clone(),
+        profiles.clone(),
         stop_rx,
     ));
     let ingest = Arc::new(Ingest::new(
@@ -110,9 +119,15 @@ async fn serve(
     .await
     .context("the HTTP server failed")?;
     let mut stderr = std::io::stderr().lock();
-    writeln!(stderr, "stopping: archiving what is in the log")?;
+    writeln!(
+        stderr,
+        "stopping: processing and archiving what is in the log"
+    )?;
     drop(stderr);
     let _ = stop_tx.send(true);
+    processor_task
+        .await
+        .context("the processor stopped abnormally")?;
     archive_task
         .await
         .context("the archiver stopped abnormally")?

@@ -5,6 +5,7 @@
 //! DIR/log/            the durable event log (Kinesis on AWS)
 //! DIR/archive/raw/    the raw archive, as Firehose writes it on S3
 //! DIR/archive/violations/  quarantined events and their issues
+//! DIR/profiles.redb   profiles, identities, timelines (DynamoDB on AWS)
 //! DIR/state/          checkpoints
 //! DIR/sources.json    each source's write key
 //! ```
@@ -52,6 +53,11 @@ impl DataDir {
     /// Checkpoints.
     pub fn state(&self) -> PathBuf {
         self.root.join("state")
+    }
+
+    /// The profile store.
+    pub fn profiles(&self) -> PathBuf {
+        self.root.join("profiles.redb")
     }
 
     /// Write keys.
@@ -129,4 +135,109 @@ fn poisoned() -> ArchiveError {
         path: PathBuf::new(),
         source: std::io::Error::other("archiver state poisoned"),
     }
+}
+
+/// How many log records one processor transaction takes at most.
+pub const PROCESS_BATCH: usize = 4096;
+
+/// Applies the next records of the log (after the store's cursor) to the
+/// profile store in one transaction; returns how many records it read.
+pub fn process_log(
+    log: &Log,
+    store: &profiles::EmbeddedProfiles,
+    max_records: usize,
+) -> Result<(usize, crate::profiles::Report), crate::profiles::BatchError> {
+    let fail = |error: crate::backend::BackendError| crate::profiles::BatchError {
+        done: 0,
+        report: crate::profiles::Report::default(),
+        error,
+    };
+    let from = store.cursor().map_err(fail)?;
+    let mut reader = log
+        .reader(from)
+        .map_err(|e| fail(crate::backend::BackendError(e.to_string())))?;
+    let mut bytes = Vec::new();
+    let mut ranges = Vec::new();
+    let mut end = from;
+    let mut read = 0;
+    while read < max_records {
+        match reader
+            .next_view()
+            .map_err(|e| fail(crate::backend::BackendError(e.to_string())))?
+        {
+            Some((kind, _, json, next)) => {
+                if kind == crate::record::RecordKind::Accepted {
+                    let start = bytes.len();
+                    bytes.extend_from_slice(json);
+                    ranges.push(start..bytes.len());
+                }
+                end = next;
+                read += 1;
+            }
+            None => break,
+        }
+    }
+    if read == 0 {
+        return Ok((0, crate::profiles::Report::default()));
+    }
+    let events: Vec<&[u8]> = ranges.iter().map(|r| &bytes[r.clone()]).collect();
+    let report = store.apply_batch(&events, Some(end))?;
+    Ok((read, report))
+}
+
+/// Runs the processor until `stop` turns true, then processes what is
+/// left. A failing store is retried every second (nothing is skipped: the
+/// cursor only moves with a committed batch).
+pub async fn run_processor(
+    log: Log,
+    store: profiles::EmbeddedProfiles,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut committed = log.watch();
+    loop {
+        let stopping = *stop.borrow();
+        let behind = store.cursor().map_or(true, |c| log.committed() > c);
+        if behind {
+            let (l, s) = (log.clone(), store.clone());
+            let result =
+                tokio::task::spawn_blocking(move || process_log(&l, &s, PROCESS_BATCH)).await;
+            match result {
+                Ok(Ok((_, report))) => {
+                    for (i, why) in &report.invalid {
+                        tracing::warn!("processor: skipped event {i} of a batch: {why}");
+                    }
+                }
+                Ok(Err(e)) => {
+                    if failed(&e.to_string(), stopping).await {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    if failed(&e.to_string(), stopping).await {
+                        return;
+                    }
+                }
+            }
+            continue;
+        }
+        if stopping {
+            return;
+        }
+        tokio::select! {
+            r = committed.changed() => { if r.is_err() { return; } }
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Reports a processor failure; waits before a retry unless stopping (then
+/// the next start resumes from the last committed batch).
+async fn failed(why: &str, stopping: bool) -> bool {
+    if stopping {
+        eprintln!("processor: {why}; the next start resumes from the last committed batch");
+        return true;
+    }
+    eprintln!("processor: {why}; retrying in 1s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    false
 }
