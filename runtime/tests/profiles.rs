@@ -45,3 +45,19 @@ async fn the_account_keeps_group_traits() {
     assert_eq!(account.traits["plan"].value, "pro");
     assert_eq!(account.traits["seats"].value, 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_order_and_redelivery_end_with_the_same_people() {
+    let rules = Rules::new(&bundle().identity);
+    let dir = tempfile::tempdir().unwrap();
+    let cases = std::env::var("PROPERTY_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    suite::property(cases, 1, |name| {
+        let store = EmbeddedProfiles::open(&dir.path().join(format!("{name}.redb")), rules.clone())
+            .unwrap();
+        async move { store }
+    })
+    .await;
+}

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Outcome, ProfileStore, Report};
+use super::{Outcome, Profile, ProfileStore, Report};
 
 /// The project every scenario runs under (compile it, pass its bundle's
 /// identity rules to the store).
@@ -357,5 +357,275 @@ where
     for (file, scenario) in &scenarios {
         let store = fresh(file).await;
         run(file, scenario, &store).await;
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so a failing case is
+/// reproduced by its seed alone.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number below `n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    /// True with probability `percent`/100.
+    pub fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    /// Shuffles in place.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// A random event stream for the property test.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    /// The events, enriched.
+    pub events: Vec<Bytes>,
+    /// Every identifier the events carry (normalised, none blocked).
+    pub identifiers: BTreeSet<String>,
+    /// When the stream never asks for a link a rule refuses: the people,
+    /// as the identifier sets that must end as one profile each.
+    pub people: Option<Vec<BTreeSet<String>>>,
+}
+
+/// Generates a stream of identify, track and alias calls by a few people
+/// under [`PROJECT`]'s rules. Without `conflicts` each person keeps within
+/// every limit and shares nothing, so the expected profiles are known;
+/// with `conflicts` people share devices and emails and exceed limits.
+pub fn stream(seed: u64, conflicts: bool) -> Stream {
+    let mut rng = Rng::new(seed);
+    let people = 2 + rng.below(5);
+    let mut events = Vec::new();
+    let mut identifiers = BTreeSet::new();
+    // Union-find over identifiers that co-occur in one event.
+    let mut parent: BTreeMap<String, String> = BTreeMap::new();
+    fn root(parent: &mut BTreeMap<String, String>, x: &str) -> String {
+        let mut r = x.to_owned();
+        while let Some(p) = parent.get(&r).filter(|p| **p != r) {
+            r = p.clone();
+        }
+        parent.insert(x.to_owned(), r.clone());
+        r
+    }
+    let n = 8 + rng.below(40);
+    for i in 0..n {
+        let person = rng.below(people);
+        let (devices, emails) = if conflicts { (6, 4) } else { (3, 2) };
+        let device = if conflicts && rng.chance(20) {
+            format!("shared-{}", rng.below(2))
+        } else {
+            format!("d{person}-{}", rng.below(devices))
+        };
+        let mut e = Map::new();
+        e.insert("anonymousId".into(), Value::from(device.clone()));
+        let mut ids = vec![format!("anonymous_id:{device}")];
+        let signed_in = rng.chance(50);
+        if signed_in {
+            let user = format!("u{person}");
+            e.insert("userId".into(), Value::from(user.clone()));
+            ids.push(format!("user_id:{user}"));
+        }
+        let ts = format!(
+            "2026-01-01T00:{:02}:{:02}.000Z",
+            rng.below(60),
+            rng.below(60)
+        );
+        e.insert("timestamp".into(), Value::from(ts));
+        match rng.below(10) {
+            0..=3 => {
+                e.insert("type".into(), Value::from("identify"));
+                let mut traits = Map::new();
+                if rng.chance(60) {
+                    let email = if conflicts && rng.chance(25) {
+                        "family@example.org".to_owned()
+                    } else {
+                        format!("p{person}-{}@example.org", rng.below(emails))
+                    };
+                    ids.push(format!("email:{email}"));
+                    traits.insert("email".into(), Value::from(email));
+                }
+                traits.insert("n".into(), Value::from(i));
+                e.insert("traits".into(), Value::Object(traits));
+            }
+            4 if signed_in => {
+                e.insert("type".into(), Value::from("alias"));
+                e.insert("previousId".into(), Value::from(device.clone()));
+                e.remove("anonymousId");
+            }
+            _ => {
+                e.insert("type".into(), Value::from("track"));
+                e.insert("event".into(), Value::from(format!("E{}", rng.below(3))));
+            }
+        }
+        let first = root(&mut parent, &ids[0]);
+        for id in &ids[1..] {
+            let r = root(&mut parent, id);
+            parent.insert(r, first.clone());
+        }
+        identifiers.extend(ids);
+        events.push(enrich(&e, &format!("s{seed}-{i}")));
+    }
+    let people = (!conflicts).then(|| {
+        let mut groups: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for id in &identifiers {
+            let r = root(&mut parent, id);
+            groups.entry(r).or_default().insert(id.clone());
+        }
+        groups.into_values().collect()
+    });
+    Stream {
+        events,
+        identifiers,
+        people,
+    }
+}
+
+/// The identity partition a store ends with: each live profile's
+/// identifiers with its event counts.
+pub type Partition = BTreeMap<BTreeSet<String>, BTreeMap<String, u64>>;
+
+/// Reads the partition of `identifiers` and checks the invariants that
+/// hold in any order: every profile within every limit (by its links and
+/// by its counts), and no event counted twice or lost.
+pub async fn partition<S: ProfileStore>(
+    ctx: &str,
+    store: &S,
+    identifiers: &BTreeSet<String>,
+    attributed_events: u64,
+) -> Partition {
+    let limits = [("user_id", 1u32), ("email", 2), ("anonymous_id", 3)];
+    let mut profiles: BTreeMap<String, Profile> = BTreeMap::new();
+    for id in identifiers {
+        if let Some(p) = store
+            .lookup(id)
+            .await
+            .unwrap_or_else(|e| panic!("{ctx}: {e}"))
+        {
+            profiles.insert(p.id.clone(), p);
+        }
+    }
+    let mut out = Partition::new();
+    let mut total = 0;
+    for p in profiles.values() {
+        let links = store
+            .identities(&p.id)
+            .await
+            .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        let set: BTreeSet<String> = links.iter().map(|l| l.identifier.clone()).collect();
+        for (t, limit) in limits {
+            let n = set
+                .iter()
+                .filter(|i| i.split(':').next() == Some(t))
+                .count() as u32;
+            assert!(
+                n <= limit,
+                "{ctx}: profile {} holds {n} {t} (limit {limit}): {set:?}",
+                p.id
+            );
+            assert_eq!(
+                p.identity_counts.get(t).copied().unwrap_or(0),
+                n,
+                "{ctx}: identity count {t} of {}",
+                p.id
+            );
+        }
+        total += p.counts.values().sum::<u64>();
+        out.insert(set, p.counts.clone());
+    }
+    assert_eq!(
+        total, attributed_events,
+        "{ctx}: events counted on profiles"
+    );
+    out
+}
+
+/// The property: a random stream processed in a random order, in random
+/// batches, with random redeliveries, ends with the same partition as the
+/// same order without redeliveries; conflict-free streams end with exactly
+/// one profile per person whatever the order; every store stays within the
+/// limits. `fresh` makes an empty store per run.
+pub async fn property<S, F, Fut>(cases: u64, first_seed: u64, mut fresh: F)
+where
+    S: ProfileStore,
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = S>,
+{
+    for seed in first_seed..first_seed + cases {
+        for conflicts in [false, true] {
+            let s = stream(seed, conflicts);
+            let ctx = format!("property seed {seed} conflicts={conflicts}");
+            let mut rng = Rng::new(seed ^ 0xA5A5);
+            let mut order: Vec<usize> = (0..s.events.len()).collect();
+            rng.shuffle(&mut order);
+            let shuffled: Vec<Bytes> = order.iter().map(|&i| s.events[i].clone()).collect();
+
+            // Once each, in the shuffled order.
+            let once = fresh(format!("p{seed}{conflicts}a")).await;
+            let mut applied = 0;
+            let mut unattributed = 0;
+            for chunk in shuffled.chunks(1 + rng.below(7)) {
+                let r = once
+                    .process(chunk.to_vec())
+                    .await
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                applied += r.applied as u64;
+                unattributed += r.unattributed as u64;
+            }
+            assert_eq!(applied, s.events.len() as u64, "{ctx}: applied");
+            let expected = partition(&ctx, &once, &s.identifiers, applied - unattributed).await;
+
+            // The same order, with batches redelivered at random.
+            let again = fresh(format!("p{seed}{conflicts}b")).await;
+            let mut delivered: Vec<Vec<Bytes>> = Vec::new();
+            for chunk in shuffled.chunks(1 + rng.below(7)) {
+                again
+                    .process(chunk.to_vec())
+                    .await
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                delivered.push(chunk.to_vec());
+                if rng.chance(40) {
+                    let j = rng.below(delivered.len());
+                    let r = again
+                        .process(delivered[j].clone())
+                        .await
+                        .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                    assert_eq!(r.applied, 0, "{ctx}: a redelivered batch applied events");
+                }
+            }
+            let got = partition(&ctx, &again, &s.identifiers, applied - unattributed).await;
+            assert_eq!(got, expected, "{ctx}: redeliveries changed the outcome");
+
+            if let Some(people) = &s.people {
+                let mut sets: Vec<BTreeSet<String>> = got.keys().cloned().collect();
+                sets.sort();
+                let mut want = people.clone();
+                want.sort();
+                assert_eq!(
+                    sets, want,
+                    "{ctx}: one profile per person, whatever the order"
+                );
+            }
+        }
     }
 }
