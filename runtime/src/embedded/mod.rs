@@ -137,8 +137,10 @@ fn poisoned() -> ArchiveError {
     }
 }
 
-/// How many log records one processor transaction takes at most.
-pub const PROCESS_BATCH: usize = 4096;
+/// How many log records one processor transaction takes at most (under
+/// load; when idle a batch is whatever arrived). Larger batches amortise
+/// the store's commit; this one keeps a batch under a second.
+pub const PROCESS_BATCH: usize = 16_384;
 
 /// Applies the next records of the log (after the store's cursor) to the
 /// profile store in one transaction; returns how many records it read.

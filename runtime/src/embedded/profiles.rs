@@ -15,10 +15,11 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use redb::{Database, ReadableTable, ReadableTableMetadata, Table, TableDefinition};
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, Table, TableDefinition};
 use serde_json::value::RawValue;
 
 use crate::backend::BackendError;
@@ -43,7 +44,14 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub struct EmbeddedProfiles {
     db: Arc<Database>,
     rules: Arc<Rules>,
+    /// When a batch from the log was last committed durably.
+    last_durable: Arc<Mutex<Instant>>,
 }
+
+/// How long batches from the log may stay unsynced. Losing them in a crash
+/// loses nothing: the log offset rolls back with them and the processor
+/// applies those records again.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for EmbeddedProfiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -85,15 +93,22 @@ impl<'t> Tables<'t> {
         })
     }
 
-    /// Writes one event's effects.
-    fn write(&mut self, effects: &Effects, event: &Event<'_>) -> Result<(), BackendError> {
+    /// Writes one event's effects; returns how many items it wrote.
+    fn write(&mut self, effects: &Effects, event: &Event<'_>) -> Result<usize, BackendError> {
         let owner = effects.profile.as_ref().map_or("", |p| p.id.as_str());
         self.applied
             .insert(effects.applied_key.as_str(), owner)
             .map_err(db)?;
         let Some(profile) = &effects.profile else {
-            return Ok(());
+            return Ok(1);
         };
+        // The marker, the profile, the timeline entry, two per link, the
+        // decisions, the merged-away profiles and the account.
+        let mut writes = 3
+            + 2 * effects.links.len()
+            + effects.decisions.len()
+            + effects.merged.len()
+            + usize::from(effects.account.is_some());
         for loser in &effects.merged {
             self.profiles
                 .insert(loser.id.as_str(), loser.to_json().as_str())
@@ -111,6 +126,7 @@ impl<'t> Tables<'t> {
                     })
                 })
                 .collect();
+            writes += 3 * ids.len();
             for identifier in ids {
                 self.by_profile
                     .remove((loser.id.as_str(), identifier.as_str()))
@@ -163,7 +179,7 @@ impl<'t> Tables<'t> {
                 .insert(account.id.as_str(), json.as_str())
                 .map_err(db)?;
         }
-        Ok(())
+        Ok(writes)
     }
 }
 
@@ -218,6 +234,7 @@ impl EmbeddedProfiles {
         Ok(EmbeddedProfiles {
             db: Arc::new(database),
             rules: Arc::new(rules),
+            last_durable: Arc::new(Mutex::new(Instant::now())),
         })
     }
 
@@ -236,7 +253,21 @@ impl EmbeddedProfiles {
             report: Report::default(),
             error,
         };
-        let txn = self.db.begin_write().map_err(|e| fail(db(e)))?;
+        let mut txn = self.db.begin_write().map_err(|e| fail(db(e)))?;
+        // Batches from the log are synced once a second: the offset is in
+        // the same transaction, so a crash rolls both back together.
+        // Anything else (redelivered batches, tests) is synced at once.
+        if cursor.is_some() {
+            let mut last = self
+                .last_durable
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.elapsed() < SYNC_EVERY {
+                txn.set_durability(Durability::None);
+            } else {
+                *last = Instant::now();
+            }
+        }
         let mut report = Report::default();
         {
             let mut tables = Tables::open(&txn).map_err(fail)?;
@@ -261,7 +292,7 @@ impl EmbeddedProfiles {
                 match resolve(&self.rules, &event, &mut tables) {
                     Ok(Resolution::AlreadyApplied) => report.duplicates += 1,
                     Ok(Resolution::Apply(effects)) => {
-                        tables.write(&effects, &event).map_err(fail)?;
+                        report.writes += tables.write(&effects, &event).map_err(fail)?;
                         report.count(&effects);
                     }
                     Err(ViewError::Backend(e)) => return Err(fail(e)),

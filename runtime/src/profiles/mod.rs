@@ -37,6 +37,8 @@ pub struct Report {
     pub merges: usize,
     /// Links refused by a rule.
     pub refusals: usize,
+    /// Items the store wrote (for the benchmark's raw-write baseline).
+    pub writes: usize,
     /// Events that are not pipeline events, by index, with why (skipped:
     /// retrying cannot help; they stay in the raw archive).
     pub invalid: Vec<(usize, String)>,
