@@ -250,10 +250,33 @@ fn nothing_acknowledged_is_lost_across_sigkill() {
         in_log.len(),
         "the archive and the log hold different events"
     );
+    // ...and applied to profiles exactly once: every event has its own
+    // anonymous id, so one profile per event, each counting one track.
+    let source = std::fs::read_to_string(root().join("examples/shop/uniflow.kdl")).unwrap();
+    let (_, artifacts) = uniflow_compiler::build(&source);
+    let bundle =
+        uniflow_schemas::Bundle::from_json(&artifacts.unwrap().files["bundle.json"]).unwrap();
+    let profiles = uniflow_runtime::embedded::profiles::EmbeddedProfiles::open(
+        &data.join("profiles.redb"),
+        uniflow_runtime::profiles::Rules::new(&bundle.identity),
+    )
+    .unwrap();
+    assert_eq!(
+        profiles.cursor().unwrap(),
+        log.committed(),
+        "the processor did not reach the end of the log"
+    );
+    let (live, counted) = profiles.totals().unwrap();
+    assert_eq!(
+        live as usize,
+        in_log.len(),
+        "profiles made from the log's events"
+    );
+    assert_eq!(counted as usize, in_log.len(), "events counted on profiles");
     let out = std::io::stderr();
     let _ = writeln!(
         out.lock(),
-        "crash test: {kills} SIGKILLs, {} events sent, {} acknowledged, {} in the log, all archived once",
+        "crash test: {kills} SIGKILLs, {} events sent, {} acknowledged, {} in the log, all archived once and counted once on profiles",
         sent.load(Ordering::Relaxed),
         acked.len(),
         in_log.len()

@@ -364,6 +364,24 @@ impl EmbeddedProfiles {
         self.read(|txn| txn.open_table(PROFILES).map_err(db)?.len().map_err(db))
     }
 
+    /// How many live profiles there are and how many events they count.
+    pub fn totals(&self) -> Result<(u64, u64), BackendError> {
+        self.read(|txn| {
+            let profiles = txn.open_table(PROFILES).map_err(db)?;
+            let (mut live, mut events) = (0, 0);
+            for row in profiles.iter().map_err(db)? {
+                let (_, v) = row.map_err(db)?;
+                let p: Profile =
+                    serde_json::from_str(v.value()).map_err(|e| corrupt("profile", e))?;
+                if p.merged_into.is_none() {
+                    live += 1;
+                    events += p.counts.values().sum::<u64>();
+                }
+            }
+            Ok((live, events))
+        })
+    }
+
     /// Every identifier and the live profile it belongs to (for the property tests).
     pub fn partition(&self) -> Result<Vec<(String, String)>, BackendError> {
         self.read(|txn| {
