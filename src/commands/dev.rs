@@ -95,6 +95,9 @@ async fn serve(
         log.clone(),
         profiles.clone(),
         stop_rx,
+        |message| {
+            let _ = writeln!(std::io::stderr(), "{message}");
+        },
     ));
     let ingest = Arc::new(Ingest::new(
         &bundle,

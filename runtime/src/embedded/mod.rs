@@ -190,10 +190,12 @@ pub fn process_log(
 /// Runs the processor until `stop` turns true, then processes what is
 /// left. A failing store is retried every second (nothing is skipped: the
 /// cursor only moves with a committed batch).
+/// `say` receives what an operator should see (failures, skipped events).
 pub async fn run_processor(
     log: Log,
     store: profiles::EmbeddedProfiles,
     mut stop: watch::Receiver<bool>,
+    say: impl Fn(&str) + Send + Sync + 'static,
 ) {
     let mut committed = log.watch();
     loop {
@@ -206,16 +208,16 @@ pub async fn run_processor(
             match result {
                 Ok(Ok((_, report))) => {
                     for (i, why) in &report.invalid {
-                        tracing::warn!("processor: skipped event {i} of a batch: {why}");
+                        say(&format!("processor: skipped event {i} of a batch: {why}"));
                     }
                 }
                 Ok(Err(e)) => {
-                    if failed(&e.to_string(), stopping).await {
+                    if failed(&e.to_string(), stopping, &say).await {
                         return;
                     }
                 }
                 Err(e) => {
-                    if failed(&e.to_string(), stopping).await {
+                    if failed(&e.to_string(), stopping, &say).await {
                         return;
                     }
                 }
@@ -234,12 +236,14 @@ pub async fn run_processor(
 
 /// Reports a processor failure; waits before a retry unless stopping (then
 /// the next start resumes from the last committed batch).
-async fn failed(why: &str, stopping: bool) -> bool {
+async fn failed(why: &str, stopping: bool, say: &impl Fn(&str)) -> bool {
     if stopping {
-        eprintln!("processor: {why}; the next start resumes from the last committed batch");
+        say(&format!(
+            "processor: {why}; the next start resumes from the last committed batch"
+        ));
         return true;
     }
-    eprintln!("processor: {why}; retrying in 1s");
+    say(&format!("processor: {why}; retrying in 1s"));
     tokio::time::sleep(Duration::from_secs(1)).await;
     false
 }
