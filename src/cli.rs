@@ -115,6 +115,11 @@ pub enum Command {
     /// DATA/sources.json. Ctrl-C stops accepting, finishes what is in flight
     /// and archives it; a restart resumes where it stopped.
     ///
+    /// The same port serves the management API under /api/v1 (profiles,
+    /// identity decisions, the project's catalog; see `uniflow profiles`).
+    /// It needs `Authorization: Bearer TOKEN`: the token is printed at start
+    /// and kept, with the URL, in DATA/dev.json (readable by you only).
+    ///
     /// Examples:
     ///
     ///   uniflow dev examples/shop

@@ -10,11 +10,13 @@ use anyhow::Context;
 use tokio::sync::watch;
 use uniflow_compiler::diagnostic::{self, HumanOptions};
 use uniflow_runtime::backend::{Clock, SystemClock};
+use uniflow_runtime::embedded::profiles::EmbeddedProfiles;
 use uniflow_runtime::embedded::{self, ArchivePolicy, Archiver, DataDir, Log, MemoryDedupe};
 use uniflow_runtime::ingest::{Ingest, Limits, RateLimit};
+use uniflow_runtime::profiles::Rules;
 use uniflow_schemas::Bundle;
 
-use super::{read, resolve};
+use super::{dev_api, read, resolve};
 use crate::ExitStatus;
 
 pub fn run(
@@ -96,12 +98,22 @@ async fn serve(
         dedupe,
         SystemClock,
     ));
+    let profiles = Arc::new(
+        EmbeddedProfiles::open(
+            &dir.root.join("profiles.redb"),
+            Rules::new(&bundle.identity),
+        )
+        .context("cannot open the profile store")?,
+    );
+    let token = dev_api::token(&dir.root);
+    let api = dev_api::router(profiles, Arc::new(bundle.clone()), &token);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{port} (try --port)"))?;
     let addr = listener.local_addr()?;
-    announce(&addr, &bundle, &keys, &dir)?;
-    let app = uniflow_runtime::serve::router(ingest);
+    dev_api::write(&dir.root, &addr, &token)?;
+    announce(&addr, &bundle, &keys, &dir, &token)?;
+    let app = uniflow_runtime::serve::router(ingest).merge(api);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -126,6 +138,7 @@ fn announce(
     bundle: &Bundle,
     keys: &BTreeMap<String, String>,
     dir: &DataDir,
+    token: &str,
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -136,6 +149,11 @@ fn announce(
     writeln!(
         out,
         "tracking API  http://{addr}/v1/  (Segment-compatible: track, identify, page, screen, group, alias, batch)"
+    )?;
+    writeln!(
+        out,
+        "Management API: http://{addr}/api/v1  token: {token}  (also in {})",
+        dev_api::dev_file(&dir.root).display()
     )?;
     writeln!(out, "data          {}", dir.root.display())?;
     writeln!(out, "write keys    (also in {})", dir.sources().display())?;

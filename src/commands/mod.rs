@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod dev;
+mod dev_api;
 mod fmt;
 mod init;
 mod validate;
