@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Uniflow: own your customer data platform as code.
 ///
@@ -19,6 +19,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///                               CloudFormation stack into build/
 ///   uniflow validate --config my-shop events.ndjson
 ///                               check messages the way the runtime will
+///   uniflow dev my-shop         run the pipeline on this machine
+///   uniflow profiles get email:ann@example.com my-shop
+///                               see the profile identity resolution built
 ///
 /// The language reference is compiler/LANGUAGE.md in the uniflow repository.
 #[derive(Debug, Parser)]
@@ -115,6 +118,11 @@ pub enum Command {
     /// DATA/sources.json. Ctrl-C stops accepting, finishes what is in flight
     /// and archives it; a restart resumes where it stopped.
     ///
+    /// The same port serves the management API under /api/v1 (profiles,
+    /// identity decisions, the project's catalog; see `uniflow profiles`).
+    /// It needs `Authorization: Bearer TOKEN`: the token is printed at start
+    /// and kept, with the URL, in DATA/dev.json (readable by you only).
+    ///
     /// Examples:
     ///
     ///   uniflow dev examples/shop
@@ -160,6 +168,30 @@ pub enum Command {
         /// NDJSON messages or a batch body; `-` for standard input.
         file: Option<PathBuf>,
     },
+    /// See, explain and delete the profiles identity resolution builds.
+    ///
+    /// Talks to the management API of a running `uniflow dev` (its URL and
+    /// token are in DATA/dev.json), or of a deployed stack with --api and
+    /// --token. A profile is named by its id, or by an identifier written
+    /// TYPE:VALUE with TYPE one of the project's `identity` identifiers
+    /// (email:ann@example.com, user_id:u-123); the value is normalised with
+    /// the identifier's rules before the lookup.
+    ///
+    /// Examples:
+    ///
+    ///   uniflow profiles get email:Ann@Example.com
+    ///   uniflow profiles get 3f2a9c0e41b7d5a8e6f1c2b3a4d5e6f7 --events 50
+    ///   uniflow profiles explain user_id:u-123 examples/shop
+    ///   uniflow profiles delete email:ann@example.com --yes
+    ///
+    /// Exit status: 0 done, 1 no such profile or a bad identifier (or a
+    /// refused token), 2 uniflow could not ask (`uniflow dev` not running,
+    /// the API failed).
+    #[command(verbatim_doc_comment)]
+    Profiles {
+        #[command(subcommand)]
+        command: ProfilesCommand,
+    },
     /// Format uniflow.kdl files canonically, keeping comments.
     ///
     /// One node per line, four-space indents, strings in double quotes. The
@@ -178,6 +210,104 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
     },
+}
+
+/// `uniflow profiles` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProfilesCommand {
+    /// Show a profile: traits, counts, identifiers and its latest events.
+    ///
+    /// A merged-away id shows the profile it was merged into.
+    ///
+    /// Examples:
+    ///
+    ///   uniflow profiles get email:ann@example.com
+    ///   uniflow profiles get user_id:u-123 --events 0 --format json
+    #[command(verbatim_doc_comment)]
+    Get {
+        /// A profile id, or an identifier TYPE:VALUE (email:ann@example.com).
+        profile: String,
+        /// How many of its latest events to show (0 to 1000).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(0..=1000))]
+        events: u16,
+        /// How to print it (`json` prints the API's answers).
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Explain why identities are one profile.
+    ///
+    /// Prints each identifier with the event and time that linked it, then
+    /// every merge and refused merge in order: which event asked for it,
+    /// which identifiers it carried, the identifier that tied the two
+    /// profiles together, and the rule that allowed or refused it.
+    ///
+    /// Examples:
+    ///
+    ///   uniflow profiles explain email:ann@example.com
+    ///   uniflow profiles explain user_id:u-123 --format json
+    #[command(verbatim_doc_comment)]
+    Explain {
+        /// A profile id, or an identifier TYPE:VALUE (email:ann@example.com).
+        profile: String,
+        /// How to print it (`json` prints the API's answers).
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Delete a person: the profile, every profile merged into it, their
+    /// events and links; their identifiers are suppressed so they never link
+    /// again.
+    ///
+    /// Asks for confirmation on a terminal; --yes skips the question and is
+    /// required when standard input is not a terminal (scripts).
+    ///
+    /// Examples:
+    ///
+    ///   uniflow profiles delete email:ann@example.com
+    ///   uniflow profiles delete 3f2a9c0e41b7d5a8e6f1c2b3a4d5e6f7 --yes
+    #[command(verbatim_doc_comment)]
+    Delete {
+        /// A profile id, or an identifier TYPE:VALUE (email:ann@example.com).
+        profile: String,
+        /// Delete without asking.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// Where the management API is.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The project (a uniflow.kdl file, or a directory containing one) whose
+    /// `uniflow dev` to ask.
+    #[arg(default_value = "uniflow.kdl")]
+    pub path: PathBuf,
+    /// `uniflow dev`'s data directory [default: .uniflow/ next to
+    /// uniflow.kdl]; its dev.json gives the API's URL and token.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The management API's URL instead of dev.json's (http://127.0.0.1:8088,
+    /// or a deployed stack's https URL).
+    #[arg(long, env = "UNIFLOW_API_URL")]
+    pub api: Option<String>,
+    /// The bearer token [default: dev.json's when --api is not given]; a
+    /// deployed stack takes a Cognito access token.
+    #[arg(long, env = "UNIFLOW_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// Output formats of `profiles`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Text for people.
+    Human,
+    /// The management API's JSON answers, in one object.
+    Json,
 }
 
 /// Output formats of `check`.

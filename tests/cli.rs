@@ -195,6 +195,13 @@ fn help_teaches_the_commands() {
     let run = uniflow(&["check", "--help"], &root());
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("--format"));
+    for command in ["get", "explain", "delete"] {
+        let run = uniflow(&["profiles", command, "--help"], &root());
+        assert_eq!(run.code, 0);
+        for needle in ["Examples:", "TYPE:VALUE", "--api", "UNIFLOW_API_TOKEN"] {
+            assert!(run.stdout.contains(needle), "{command}: {needle}");
+        }
+    }
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! `uniflow dev`, and the AWS backend with Kinesis, S3 and DynamoDB.
 //!
 //! **Architecture Invariant:** handlers never import an HTTP server or the
-//! Lambda runtime: [`ingest::Ingest::handle`] takes a plain [`ingest::Request`].
+//! Lambda runtime: [`ingest::Ingest::handle`] takes a plain [`ingest::Request`],
+//! and [`manage::router`] is an axum `Router` over a [`profiles::ProfileStore`]
+//! that `axum::serve` and `lambda_http` both run.
 //! The runtime depends on `uniflow-schemas` (the bundle, the validator) and
 //! never on the compiler.
 
@@ -11,6 +13,7 @@ pub mod backend;
 pub mod conformance;
 pub mod embedded;
 pub mod ingest;
+pub mod manage;
 pub mod profiles;
 pub mod record;
 pub mod serve;

@@ -16,7 +16,7 @@ use uniflow_runtime::ingest::{Ingest, Limits, RateLimit};
 use uniflow_runtime::profiles::Rules;
 use uniflow_schemas::Bundle;
 
-use super::{read, resolve};
+use super::{dev_api, read, resolve};
 use crate::ExitStatus;
 
 pub fn run(
@@ -108,12 +108,15 @@ async fn serve(
         dedupe,
         SystemClock,
     ));
+    let token = dev_api::token(&dir.root);
+    let api = dev_api::router(Arc::new(profiles), Arc::new(bundle.clone()), &token);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{port} (try --port)"))?;
     let addr = listener.local_addr()?;
-    announce(&addr, &bundle, &keys, &dir)?;
-    let app = uniflow_runtime::serve::router(ingest);
+    dev_api::write(&dir.root, &addr, &token)?;
+    announce(&addr, &bundle, &keys, &dir, &token)?;
+    let app = uniflow_runtime::serve::router(ingest).merge(api);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -144,6 +147,7 @@ fn announce(
     bundle: &Bundle,
     keys: &BTreeMap<String, String>,
     dir: &DataDir,
+    token: &str,
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -154,6 +158,11 @@ fn announce(
     writeln!(
         out,
         "tracking API  http://{addr}/v1/  (Segment-compatible: track, identify, page, screen, group, alias, batch)"
+    )?;
+    writeln!(
+        out,
+        "management    http://{addr}/api/v1/  token {token}  (also in {})",
+        dev_api::dev_file(&dir.root).display()
     )?;
     writeln!(out, "data          {}", dir.root.display())?;
     writeln!(out, "write keys    (also in {})", dir.sources().display())?;

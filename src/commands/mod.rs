@@ -3,8 +3,10 @@
 mod build;
 mod check;
 mod dev;
+mod dev_api;
 mod fmt;
 mod init;
+mod profiles;
 mod validate;
 
 use std::io::IsTerminal;
@@ -37,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             rate_limit,
             archive_wait_ms,
         } => dev::run(&path, port, data.as_deref(), rate_limit, archive_wait_ms),
+        Command::Profiles { command } => profiles::run(command),
         Command::Validate { config, file } => validate::run(&config, file.as_deref()),
         Command::Fmt {
             paths,
