@@ -13,7 +13,6 @@
 //! where its last commit ended: effects once, without relying on the
 //! idempotency keys (which still guard redelivered messages).
 
-use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -351,14 +350,12 @@ impl EmbeddedProfiles {
     }
 }
 
-fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BackendError> + Send + 'static,
-) -> impl Future<Output = Result<T, BackendError>> {
-    async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| BackendError(format!("profile store task: {e}")))?
-    }
+) -> Result<T, BackendError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BackendError(format!("profile store task: {e}")))?
 }
 
 impl ProfileStore for EmbeddedProfiles {

@@ -151,10 +151,10 @@ pub fn resolve(
             }
         }
         let chosen = chosen.or_else(|| alias_candidates.last().cloned());
-        if let Some(c) = chosen {
-            if !ids.contains(&c) {
-                ids.push(c);
-            }
+        if let Some(c) = chosen
+            && !ids.contains(&c)
+        {
+            ids.push(c);
         }
         ids.sort_by_key(|i| i.rank);
     }

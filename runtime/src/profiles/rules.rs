@@ -228,10 +228,10 @@ impl<'a> Event<'a> {
             let Some(raw) = self.field(&t.path) else {
                 continue;
             };
-            if let Some(id) = rules.identifier(rank, &raw) {
-                if !out.contains(&id) {
-                    out.push(id);
-                }
+            if let Some(id) = rules.identifier(rank, &raw)
+                && !out.contains(&id)
+            {
+                out.push(id);
             }
         }
         out
