@@ -1,5 +1,6 @@
 //! The DynamoDB profile store against moto: the scenario suite every store
-//! passes, and two writers racing for one person.
+//! passes, the processor handler on a Kinesis fixture batch, and two
+//! writers racing for one person.
 //!
 //! Each test starts its own moto (one request at a time, see
 //! `support::start_serialised_moto`) and makes fresh tables, keyed as the
@@ -13,8 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use aws_lambda_events::event::kinesis::KinesisEvent;
 use bytes::Bytes;
 use uniflow_runtime::profiles::{ProfileStore, Rules, suite};
+use uniflow_runtime_aws::processor;
 use uniflow_runtime_aws::profiles::{DynamoProfiles, ProfileTables};
 use uniflow_schemas::Bundle;
 
@@ -68,6 +71,97 @@ async fn the_dynamo_store_passes_the_scenarios() {
     let config = sdk_config(&moto.endpoint).await;
     let rules = rules();
     suite::run_all(&scenarios(), |_| fresh_store(&config, &rules)).await;
+    drop(moto);
+}
+
+fn fixture(name: &str) -> KinesisEvent {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_processor_reports_partial_batch_failures() {
+    let moto = start_serialised_moto();
+    let config = sdk_config(&moto.endpoint).await;
+    let store = fresh_store(&config, &rules()).await;
+    let batch = fixture("kinesis-batch.json");
+    let sequence: Vec<String> = batch
+        .records
+        .iter()
+        .map(|r| r.kinesis.sequence_number.clone())
+        .collect();
+    assert_eq!(sequence.len(), 4);
+
+    // Three events applied; the record without a messageId skipped, not retried.
+    let handled = processor::process(&store, batch.clone()).await;
+    assert_eq!(handled.failed, Vec::<String>::new());
+    assert_eq!(handled.report.applied, 3, "{:?}", handled.report);
+    assert_eq!(handled.skipped.len(), 1, "{:?}", handled.skipped);
+    assert_eq!(handled.skipped[0].0, sequence[2]);
+    assert!(
+        handled.skipped[0].1.contains("messageId"),
+        "{:?}",
+        handled.skipped
+    );
+    assert_eq!(
+        serde_json::to_value(handled.response()).unwrap(),
+        serde_json::json!({"batchItemFailures": []})
+    );
+    let p = store.lookup("user_id:kin-u1").await.unwrap().unwrap();
+    let ids: Vec<String> = store
+        .identities(&p.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.identifier)
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "anonymous_id:kin-anon-1",
+            "email:kin@example.com",
+            "user_id:kin-u1"
+        ]
+    );
+    assert_eq!(p.counts["page"], 1);
+    assert_eq!(p.counts["identify"], 1);
+    assert_eq!(p.event_counts["Order Completed"], 1);
+    assert_eq!(p.traits["plan"].value, "pro");
+    let page = store.events(&p.id, None, 10).await.unwrap();
+    let order: Vec<&str> = page.events.iter().map(|e| e.message_id.as_str()).collect();
+    assert_eq!(order, ["kin-3", "kin-2", "kin-1"]);
+    assert!(page.events[0].event.get().contains("Order Completed"));
+
+    // Redelivered by Lambda: nothing changes.
+    let again = processor::process(&store, batch.clone()).await;
+    assert_eq!(again.failed, Vec::<String>::new());
+    assert_eq!((again.report.applied, again.report.duplicates), (0, 3));
+    let same = store.profile(&p.id).await.unwrap().unwrap();
+    assert_eq!(same, p);
+
+    // Tables that do not exist: every record from the first is retried.
+    let broken = DynamoProfiles::new(
+        &config,
+        ProfileTables {
+            identities: "no-such-identities".into(),
+            profiles: "no-such-profiles".into(),
+            state: "no-such-state".into(),
+        },
+        rules(),
+    );
+    let handled = processor::process(&broken, batch.clone()).await;
+    assert_eq!(handled.failed, sequence);
+    assert_eq!(handled.report.applied, 0);
+    let response = serde_json::to_value(processor::handle(&broken, batch).await).unwrap();
+    let reported: Vec<&str> = response["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(reported, sequence);
     drop(moto);
 }
 
