@@ -468,11 +468,13 @@ impl DynamoProfiles {
             .build())
     }
 
-    /// The items of one event's transaction; the marker comes first.
+    /// The items of one event's transaction; the marker comes first. `snap`
+    /// is what the effects were resolved from.
     fn transaction(
         &self,
         effects: &Effects,
         event: &Event<'_>,
+        snap: &Snapshot,
     ) -> Result<Vec<TransactWriteItem>, BackendError> {
         let t = &self.tables;
         let put = |p: aws_sdk_dynamodb::types::builders::PutBuilder| {
@@ -501,14 +503,23 @@ impl DynamoProfiles {
             )?);
         }
         for link in &effects.links {
-            items.push(put(Put::builder()
+            let new = Put::builder()
                 .table_name(&t.identities)
                 .item("identifier", s(&link.identifier))
                 .item("profile_id", s(&link.profile_id))
                 .item("message_id", s(&link.message_id))
                 .item("source_id", s(&link.source_id))
-                .item("at_ms", n(link.at_ms))
-                .condition_expression("attribute_not_exists(identifier)"))?);
+                .item("at_ms", n(link.at_ms));
+            // A link the resolver took for free although it exists points
+            // to a profile that is gone (deleted while the link was being
+            // written): it is replaced, as long as it still points there.
+            let new = match snap.links.get(&link.identifier) {
+                Some(Some(gone)) => new
+                    .condition_expression("profile_id = :gone")
+                    .expression_attribute_values(":gone", s(gone)),
+                _ => new.condition_expression("attribute_not_exists(identifier)"),
+            };
+            items.push(put(new)?);
             let check = ConditionCheck::builder()
                 .table_name(&t.state)
                 .key("pk", s(format!("suppressed#{}", link.identifier)))
@@ -549,8 +560,13 @@ impl DynamoProfiles {
     }
 
     /// Writes one event's effects in one transaction.
-    async fn commit(&self, effects: &Effects, event: &Event<'_>) -> Result<Commit, BackendError> {
-        let items = self.transaction(effects, event)?;
+    async fn commit(
+        &self,
+        effects: &Effects,
+        event: &Event<'_>,
+        snap: &Snapshot,
+    ) -> Result<Commit, BackendError> {
+        let items = self.transaction(effects, event, snap)?;
         let result = self
             .client
             .transact_write_items()
@@ -797,7 +813,7 @@ impl DynamoProfiles {
                 }
                 Resolution::Apply(effects) => effects,
             };
-            match self.commit(&effects, event).await? {
+            match self.commit(&effects, event, snap).await? {
                 Commit::Done => {
                     report.count(&effects);
                     snap.committed(&effects);

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use uniflow_runtime::profiles::{ProfileStore, Rules, suite};
 use uniflow_runtime_aws::processor;
@@ -262,5 +263,56 @@ async fn two_writers_racing_for_one_person_end_with_one_profile() {
         store.conflicts() > 0,
         "in {rounds} rounds no write lost a race: the retry path was not exercised"
     );
+    drop(moto);
+}
+
+/// A delete racing a new link can leave that link pointing at a profile that
+/// is gone. The resolver takes such an identifier for free; its put must
+/// replace the stale link rather than fail its condition on every attempt
+/// (which would stop the shard's batches for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_link_to_a_deleted_profile_is_replaced() {
+    let moto = start_serialised_moto();
+    let config = sdk_config(&moto.endpoint).await;
+    let tables = create_tables(&config).await;
+    let store = DynamoProfiles::new(&config, tables.clone(), rules());
+    let event = |id: &str, v: serde_json::Value| suite::enrich(v.as_object().unwrap(), id);
+    store
+        .process(vec![event(
+            "o-1",
+            serde_json::json!({"type": "identify", "userId": "orphan", "anonymousId": "o-dev"}),
+        )])
+        .await
+        .unwrap();
+    let gone = store.lookup("user_id:orphan").await.unwrap().unwrap();
+    aws_sdk_dynamodb::Client::new(&config)
+        .delete_item()
+        .table_name(&tables.profiles)
+        .key("pk", AttributeValue::S(format!("profile#{}", gone.id)))
+        .key("sk", AttributeValue::S("profile".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(store.lookup("user_id:orphan").await.unwrap(), None);
+
+    let report = store
+        .process(vec![event(
+            "o-2",
+            serde_json::json!({"type": "track", "event": "Came Back", "userId": "orphan"}),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(report.applied, 1);
+    let p = store.lookup("user_id:orphan").await.unwrap().unwrap();
+    assert_ne!(p.id, gone.id);
+    assert_eq!(p.event_counts["Came Back"], 1);
+    let ids: Vec<String> = store
+        .identities(&p.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.identifier)
+        .collect();
+    assert_eq!(ids, ["user_id:orphan"]);
     drop(moto);
 }
