@@ -584,6 +584,10 @@ impl DynamoProfiles {
                     return Ok(Commit::Duplicate);
                 }
                 let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
+                // An item DynamoDB refuses (too large, say) is refused again.
+                if codes.contains(&"ValidationError") {
+                    return Err(sdk("TransactWriteItems", e));
+                }
                 Ok(Commit::Conflict(codes.join(", ")))
             }
             _ => Err(sdk("TransactWriteItems", e)),

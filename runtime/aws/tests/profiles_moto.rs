@@ -316,3 +316,45 @@ async fn regression_a_link_to_a_deleted_profile_is_replaced() {
     assert_eq!(ids, ["user_id:orphan"]);
     drop(moto);
 }
+
+/// A Kinesis record holding `event` (as ingest writes it: JSON, then `\n`).
+fn record(sequence: &str, event: &serde_json::Value) -> serde_json::Value {
+    use base64::Engine as _;
+    let mut data = serde_json::to_vec(event).unwrap();
+    data.push(b'\n');
+    serde_json::json!({
+        "kinesis": {
+            "partitionKey": "k",
+            "sequenceNumber": sequence,
+            "data": base64::engine::general_purpose::STANDARD.encode(data),
+            "approximateArrivalTimestamp": 1772359260.0,
+        },
+        "eventSource": "aws:kinesis",
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_dynamodb_refuses_stops_the_batch_at_its_event() {
+    let moto = start_serialised_moto();
+    let config = sdk_config(&moto.endpoint).await;
+    let store = fresh_store(&config, &rules()).await;
+    let event = |id: &str, extra: &str| {
+        serde_json::json!({"messageId": id, "sourceId": "web", "type": "track", "event": "Viewed",
+            "userId": "big", "timestamp": "2026-05-01T00:00:00.000Z", "properties": {"note": extra}})
+    };
+    // Over DynamoDB's 400 KB item limit once stored on the timeline.
+    let huge = "x".repeat(420 * 1024);
+    let batch: KinesisEvent = serde_json::from_value(serde_json::json!({"Records": [
+        record("101", &event("b-1", "")),
+        record("102", &event("b-2", &huge)),
+        record("103", &event("b-3", "")),
+    ]}))
+    .unwrap();
+    let handled = processor::process(&store, batch).await;
+    assert_eq!(handled.failed, ["102", "103"]);
+    assert_eq!(handled.report.applied, 1);
+    assert!(handled.skipped.is_empty());
+    let p = store.lookup("user_id:big").await.unwrap().unwrap();
+    assert_eq!(p.event_counts["Viewed"], 1);
+    drop(moto);
+}
