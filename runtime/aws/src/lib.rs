@@ -7,11 +7,17 @@
 //!   each, expiring through the table's TTL.
 //! - [`apigw`]: API Gateway HTTP API (payload v2) events to and from the
 //!   handler's plain requests and replies.
+//! - [`profiles::DynamoProfiles`]: the profile store (identities, profiles
+//!   and suppressed identifiers), one transaction per event.
+//! - [`processor`]: the processor Lambda's logic, Kinesis batches through a
+//!   profile store with partial batch failures.
 //!
 //! Every client is made from the shared AWS config, so `AWS_ENDPOINT_URL`
 //! points all of them at moto in tests.
 
 pub mod apigw;
+pub mod processor;
+pub mod profiles;
 
 use std::time::Duration;
 

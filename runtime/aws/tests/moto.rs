@@ -2,24 +2,20 @@
 //! behaviour suite, the Lambda handler on API Gateway v2 fixture events, and
 //! loading the bundle and write keys the way the Lambda does at cold start.
 //!
-//! The test starts moto itself from `target/py/bin/moto_server` (installed
-//! by `scripts/setup-python`; `MOTO_SERVER` overrides the path) on a free
-//! port and stops it at the end. Without moto it fails, saying so.
+//! The test starts moto itself (see `support`) on a free port and stops it
+//! at the end. Without moto it fails, saying so.
 
 #![allow(clippy::disallowed_methods)]
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use uniflow_runtime::backend::SystemClock;
 use uniflow_runtime::conformance::{self, Backend, Stored};
@@ -28,60 +24,7 @@ use uniflow_runtime::record::RecordKind;
 use uniflow_runtime_aws::{DynamoDedupe, KinesisSink, apigw, load_bundle, write_keys};
 use uniflow_schemas::Bundle;
 
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_moto() -> Moto {
-    let server = std::env::var_os("MOTO_SERVER").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/py/bin/moto_server"),
-        PathBuf::from,
-    );
-    assert!(
-        server.exists(),
-        "moto server not found at {} (run scripts/setup-python, or set MOTO_SERVER)",
-        server.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(&server)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto server starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await
-}
+use support::{create_table, sdk_config, start_moto};
 
 fn bundle() -> Bundle {
     let (checked, artifacts) = uniflow_compiler::build(conformance::PROJECT);
@@ -117,52 +60,8 @@ impl Aws {
             .send()
             .await
             .unwrap();
-        create_table(&self.config, table, "key", None).await;
+        create_table(&self.config, table, "key", None, None).await;
     }
-}
-
-async fn create_table(
-    config: &aws_config::SdkConfig,
-    table: &str,
-    hash: &str,
-    range: Option<&str>,
-) {
-    let mut request = aws_sdk_dynamodb::Client::new(config)
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(hash)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(hash)
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        );
-    if let Some(range) = range {
-        request = request
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(range)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(range)
-                    .key_type(KeyType::Range)
-                    .build()
-                    .unwrap(),
-            );
-    }
-    request.send().await.unwrap();
 }
 
 /// Every record in every shard, from the start.
@@ -325,7 +224,7 @@ async fn the_aws_backend_against_moto() {
             .to_string()
             .contains("bundles/nope.json")
     );
-    create_table(&config, "state", "pk", Some("sk")).await;
+    create_table(&config, "state", "pk", Some("sk"), None).await;
     let ddb = aws_sdk_dynamodb::Client::new(&config);
     for (source, key) in [("backend", "server-key"), ("web", "website-key")] {
         ddb.put_item()

@@ -1,0 +1,36 @@
+//! The processor Lambda: Kinesis batches of stored events in, identities
+//! and profiles in DynamoDB out, failures reported per record. Configured
+//! by the environment the generated template sets (see
+//! build/lambda/processor.json).
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use uniflow_runtime::profiles::Rules;
+use uniflow_runtime_aws::load_bundle;
+use uniflow_runtime_aws::processor;
+use uniflow_runtime_aws::profiles::{DynamoProfiles, ProfileTables};
+
+fn env(name: &str) -> Result<String, Error> {
+    std::env::var(name)
+        .map_err(|_| format!("{name} is not set (the generated template sets it)").into())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let config = aws_config::load_from_env().await;
+    let bundle = load_bundle(&config, &env("UNIFLOW_BUNDLE")?).await?;
+    let store = DynamoProfiles::new(
+        &config,
+        ProfileTables {
+            identities: env("UNIFLOW_IDENTITIES_TABLE")?,
+            profiles: env("UNIFLOW_PROFILES_TABLE")?,
+            state: env("UNIFLOW_STATE_TABLE")?,
+        },
+        Rules::new(&bundle.identity),
+    );
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
+        let store = store.clone();
+        async move { Ok::<_, Error>(processor::handle(&store, event.payload).await) }
+    }))
+    .await
+}
