@@ -57,9 +57,8 @@ async fn create_tables(config: &aws_config::SdkConfig) -> ProfileTables {
 }
 
 /// A store over fresh, empty tables: what every suite runs on. The
-/// scenarios below; a suite taking a `fresh` closure is one more line, e.g.
-/// `suite::property(cases, 1, |_| fresh_store(&config, &rules)).await`
-/// (60 property cases take about two minutes on moto).
+/// scenarios and the property suite below (60 property cases take about
+/// two minutes on moto; `PROPERTY_CASES_AWS` sets how many run).
 async fn fresh_store(config: &aws_config::SdkConfig, rules: &Rules) -> DynamoProfiles {
     DynamoProfiles::new(config, create_tables(config).await, rules.clone())
 }
@@ -356,5 +355,18 @@ async fn an_item_dynamodb_refuses_stops_the_batch_at_its_event() {
     assert!(handled.skipped.is_empty());
     let p = store.lookup("user_id:big").await.unwrap().unwrap();
     assert_eq!(p.event_counts["Viewed"], 1);
+    drop(moto);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_order_and_redelivery_end_with_the_same_people_on_dynamodb() {
+    let moto = start_serialised_moto();
+    let config = sdk_config(&moto.endpoint).await;
+    let rules = rules();
+    let cases = std::env::var("PROPERTY_CASES_AWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    suite::property(cases, 1, |_| fresh_store(&config, &rules)).await;
     drop(moto);
 }
