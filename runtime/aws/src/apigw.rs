@@ -83,3 +83,62 @@ where
         Err(reply) => response(*reply),
     }
 }
+
+/// The most bytes of a router's answer passed back to API Gateway (its own
+/// limit for a Lambda proxy response is 6 MB).
+const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+
+/// Handles one API Gateway event with an axum [`axum::Router`] (the
+/// management API): the same router `uniflow dev` serves, run per event.
+pub async fn serve_router(
+    router: &axum::Router,
+    event: ApiGatewayV2httpRequest,
+) -> ApiGatewayV2httpResponse {
+    use tower::ServiceExt as _;
+
+    let query = event.raw_query_string.clone().unwrap_or_default();
+    let req = match request(event) {
+        Ok(req) => req,
+        Err(reply) => return response(*reply),
+    };
+    let uri = if query.is_empty() {
+        req.path.clone()
+    } else {
+        format!("{}?{query}", req.path)
+    };
+    let mut builder = http::Request::builder().method(req.method).uri(uri);
+    if let Some(headers) = builder.headers_mut() {
+        *headers = req.headers;
+    }
+    let built = match builder.body(axum::body::Body::from(req.body)) {
+        Ok(r) => r,
+        Err(e) => {
+            return response(Reply::error(
+                StatusCode::BAD_REQUEST,
+                &format!("the request cannot be read: {e}"),
+            ));
+        }
+    };
+    let answer = match router.clone().oneshot(built).await {
+        Ok(answer) => answer,
+        Err(never) => match never {},
+    };
+    let (parts, body) = answer.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_RESPONSE_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return response(Reply::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("the answer could not be produced: {e}"),
+            ));
+        }
+    };
+    ApiGatewayV2httpResponse {
+        status_code: i64::from(parts.status.as_u16()),
+        headers: parts.headers,
+        multi_value_headers: HeaderMap::new(),
+        body: (!body.is_empty()).then(|| Body::Text(String::from_utf8_lossy(&body).into_owned())),
+        is_base64_encoded: false,
+        cookies: Vec::new(),
+    }
+}

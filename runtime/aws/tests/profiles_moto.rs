@@ -24,11 +24,14 @@ use uniflow_schemas::Bundle;
 
 use support::{create_table, sdk_config, start_serialised_moto};
 
-fn rules() -> Rules {
+fn bundle() -> Bundle {
     let (checked, artifacts) = uniflow_compiler::build(suite::PROJECT);
     assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
-    let bundle = Bundle::from_json(&artifacts.unwrap().files["bundle.json"]).unwrap();
-    Rules::new(&bundle.identity)
+    Bundle::from_json(&artifacts.unwrap().files["bundle.json"]).unwrap()
+}
+
+fn rules() -> Rules {
+    Rules::new(&bundle().identity)
 }
 
 /// Names tables uniquely within one moto.
@@ -368,5 +371,66 @@ async fn any_order_and_redelivery_end_with_the_same_people_on_dynamodb() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     suite::property(cases, 1, |_| fresh_store(&config, &rules)).await;
+    drop(moto);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_management_lambda_answers_api_gateway_events_from_dynamodb() {
+    use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+    use aws_lambda_events::encodings::Body;
+    use uniflow_runtime::manage::{self, Auth};
+
+    let moto = start_serialised_moto();
+    let config = sdk_config(&moto.endpoint).await;
+    let store = fresh_store(&config, &rules()).await;
+    let events = [
+        serde_json::json!({"type": "page", "anonymousId": "a1", "messageId": "m1"}),
+        serde_json::json!({"type": "identify", "anonymousId": "a1", "userId": "u1", "traits": {"email": "ann@example.org"}, "messageId": "m2"}),
+    ];
+    let batch = events
+        .iter()
+        .map(|e| suite::enrich(e.as_object().unwrap(), e["messageId"].as_str().unwrap()))
+        .collect();
+    store.process(batch).await.unwrap();
+    let router = manage::router(Arc::new(store), Arc::new(bundle()), Auth::Trusted);
+    let text = |r: &aws_lambda_events::apigw::ApiGatewayV2httpResponse| match &r.body {
+        Some(Body::Text(t)) => serde_json::from_str::<serde_json::Value>(t).unwrap(),
+        other => panic!("a JSON body, not {other:?}"),
+    };
+
+    // The lookup, with the identifier normalised by the rules (trim, lowercase).
+    let event: ApiGatewayV2httpRequest = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/apigw-management-lookup.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let r = uniflow_runtime_aws::apigw::serve_router(&router, event.clone()).await;
+    assert_eq!(r.status_code, 200, "{:?}", r.body);
+    let profile = text(&r);
+    assert_eq!(profile["counts"]["page"], 1, "{profile}");
+    let id = profile["id"].as_str().unwrap().to_owned();
+
+    // Its identities, then an unknown profile: JSON errors with a code.
+    let mut identities = event.clone();
+    identities.raw_path = Some(format!("/api/v1/profiles/{id}/identities"));
+    identities.raw_query_string = None;
+    let r = uniflow_runtime_aws::apigw::serve_router(&router, identities).await;
+    assert_eq!(r.status_code, 200);
+    let listed: Vec<String> = text(&r)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["identifier"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    let mut missing = event;
+    missing.raw_path = Some("/api/v1/profiles/nobody".into());
+    missing.raw_query_string = None;
+    let r = uniflow_runtime_aws::apigw::serve_router(&router, missing).await;
+    assert_eq!(r.status_code, 404);
+    assert_eq!(text(&r)["code"], "profile_not_found");
     drop(moto);
 }
