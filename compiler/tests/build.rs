@@ -77,8 +77,10 @@ fn bundle_round_trips_through_the_schemas_crate() {
 #[test]
 fn a_bundle_of_another_version_is_refused() {
     let (_, artifacts) = uniflow_compiler::build(&examples()[0].1);
-    let text =
-        artifacts.unwrap().files["bundle.json"].replacen("\"version\": 1", "\"version\": 99", 1);
+    let current = format!("\"version\": {}", uniflow_schemas::BUNDLE_VERSION);
+    let bundle = &artifacts.unwrap().files["bundle.json"];
+    assert!(bundle.contains(&current), "the bundle states its version");
+    let text = bundle.replacen(&current, "\"version\": 99", 1);
     let err = uniflow_schemas::Bundle::from_json(&text).unwrap_err();
     assert!(err.to_string().contains("version 99"), "{err}");
 }

@@ -107,14 +107,13 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
         .collect();
     destination_queues.push(get_att("ProcessorFailuresQueue", "Arn"));
     let mut tables = Vec::new();
-    for id in [
-        "IdentitiesTable",
-        "ProfilesTable",
-        "DedupeTable",
-        "StateTable",
-    ] {
+    for id in ["IdentitiesTable", "ProfilesTable", "StateTable"] {
         tables.extend(table_and_indexes(id));
     }
+    // Exactly the calls `DynamoProfiles::process` makes: batched reads, one
+    // TransactWriteItems per event (authorised item by item as puts and
+    // condition checks), and the re-pointing after a merge (a query of the
+    // `by-profile` index, conditional updates).
     let policy = Policy::default()
         .read_event_stream()
         .allow(
@@ -122,8 +121,6 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
             &[
                 "dynamodb:BatchGetItem",
                 "dynamodb:ConditionCheckItem",
-                "dynamodb:DeleteItem",
-                "dynamodb:GetItem",
                 "dynamodb:PutItem",
                 "dynamodb:Query",
                 "dynamodb:UpdateItem",
