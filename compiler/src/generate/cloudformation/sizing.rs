@@ -226,7 +226,6 @@ impl Sizing {
             environment: common(&[
                 ("UNIFLOW_IDENTITIES_TABLE", "${IdentitiesTable}"),
                 ("UNIFLOW_PROFILES_TABLE", "${ProfilesTable}"),
-                ("UNIFLOW_DEDUPE_TABLE", "${DedupeTable}"),
                 ("UNIFLOW_STATE_TABLE", "${StateTable}"),
                 (
                     "UNIFLOW_QUEUE_URL_PREFIX",
