@@ -8,9 +8,11 @@ use uniflow_schemas::validate::Validator;
 /// A bundle with one event, `E`, whose `properties` schema is `props` (JSON).
 fn bundle(props: &str) -> Bundle {
     let text = format!(
-        r#"{{"version":1,"config_digest":"x","project":{{"name":"p","region":"eu-west-1","stage":"dev"}},
+        r#"{{"version":{version},"config_digest":"x","project":{{"name":"p","region":"eu-west-1","stage":"dev"}},
         "sources":{{}},"events":{{"E":{{"version":1,"properties":{props}}}}},
-        "traits":{{"user":{{"type":"object","properties":{{"email":{{"type":"string","optional":true,"format":"email"}}}}}},"group":{{"type":"object"}}}}}}"#
+        "traits":{{"user":{{"type":"object","properties":{{"email":{{"type":"string","optional":true,"format":"email"}}}}}},"group":{{"type":"object"}}}},
+        "identity":{{"identifiers":[],"blocked":[]}},"destinations":{{}},"segments":{{}}}}"#,
+        version = uniflow_schemas::BUNDLE_VERSION
     );
     Bundle::from_json(&text).unwrap()
 }
