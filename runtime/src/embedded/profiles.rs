@@ -271,17 +271,7 @@ impl EmbeddedProfiles {
         {
             let mut tables = Tables::open(&txn).map_err(fail)?;
             for (i, bytes) in events.iter().enumerate() {
-                let raw: &RawValue = match std::str::from_utf8(bytes)
-                    .map_err(|e| e.to_string())
-                    .and_then(|s| serde_json::from_str(s).map_err(|e| e.to_string()))
-                {
-                    Ok(raw) => raw,
-                    Err(e) => {
-                        report.invalid.push((i, e));
-                        continue;
-                    }
-                };
-                let event = match Event::parse(raw) {
+                let event = match Event::from_bytes(bytes) {
                     Ok(e) => e,
                     Err(e) => {
                         report.invalid.push((i, e.to_string()));

@@ -177,6 +177,13 @@ struct Envelope<'a> {
 }
 
 impl<'a> Event<'a> {
+    /// Reads an event from the bytes a stream or log record holds.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Event<'a>, EventError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| EventError(e.to_string()))?;
+        let raw: &RawValue = serde_json::from_str(text).map_err(|e| EventError(e.to_string()))?;
+        Event::parse(raw)
+    }
+
     /// Reads an event as ingest stored it.
     pub fn parse(raw: &'a RawValue) -> Result<Event<'a>, EventError> {
         let top: Envelope<'a> =
