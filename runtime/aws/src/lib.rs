@@ -332,3 +332,12 @@ pub async fn load_bundle(
     let text = std::str::from_utf8(&bytes).map_err(|e| BackendError(format!("{url}: {e}")))?;
     uniflow_schemas::Bundle::from_json(text).map_err(|e| BackendError(format!("{url}: {e}")))
 }
+
+/// A Lambda's setting from the environment the generated template sets.
+pub fn env(name: &str) -> Result<String, BackendError> {
+    std::env::var(name).map_err(|_| {
+        BackendError(format!(
+            "{name} is not set (the generated template sets it)"
+        ))
+    })
+}

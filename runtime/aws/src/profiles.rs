@@ -72,6 +72,17 @@ pub struct ProfileTables {
     pub state: String,
 }
 
+impl ProfileTables {
+    /// The tables named by the environment the generated template sets.
+    pub fn from_env() -> Result<ProfileTables, BackendError> {
+        Ok(ProfileTables {
+            identities: crate::env("UNIFLOW_IDENTITIES_TABLE")?,
+            profiles: crate::env("UNIFLOW_PROFILES_TABLE")?,
+            state: crate::env("UNIFLOW_STATE_TABLE")?,
+        })
+    }
+}
+
 /// Profiles in DynamoDB.
 #[derive(Debug, Clone)]
 pub struct DynamoProfiles {

@@ -8,12 +8,7 @@ use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use uniflow_runtime::backend::SystemClock;
 use uniflow_runtime::ingest::{Ingest, Limits, RateLimit};
-use uniflow_runtime_aws::{DynamoDedupe, KinesisSink, apigw, load_bundle, write_keys};
-
-fn env(name: &str) -> Result<String, Error> {
-    std::env::var(name)
-        .map_err(|_| format!("{name} is not set (the generated template sets it)").into())
-}
+use uniflow_runtime_aws::{DynamoDedupe, KinesisSink, apigw, env, load_bundle, write_keys};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -10,12 +10,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use uniflow_runtime::manage::{self, Auth};
 use uniflow_runtime::profiles::Rules;
 use uniflow_runtime_aws::profiles::{DynamoProfiles, ProfileTables};
-use uniflow_runtime_aws::{apigw, load_bundle};
-
-fn env(name: &str) -> Result<String, Error> {
-    std::env::var(name)
-        .map_err(|_| format!("{name} is not set (the generated template sets it)").into())
-}
+use uniflow_runtime_aws::{apigw, env, load_bundle};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -23,11 +18,7 @@ async fn main() -> Result<(), Error> {
     let bundle = load_bundle(&config, &env("UNIFLOW_BUNDLE")?).await?;
     let store = DynamoProfiles::new(
         &config,
-        ProfileTables {
-            identities: env("UNIFLOW_IDENTITIES_TABLE")?,
-            profiles: env("UNIFLOW_PROFILES_TABLE")?,
-            state: env("UNIFLOW_STATE_TABLE")?,
-        },
+        ProfileTables::from_env()?,
         Rules::new(&bundle.identity),
     );
     // API Gateway's JWT authorizer has checked the caller before the event

@@ -6,14 +6,9 @@
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use uniflow_runtime::profiles::Rules;
-use uniflow_runtime_aws::load_bundle;
 use uniflow_runtime_aws::processor;
 use uniflow_runtime_aws::profiles::{DynamoProfiles, ProfileTables};
-
-fn env(name: &str) -> Result<String, Error> {
-    std::env::var(name)
-        .map_err(|_| format!("{name} is not set (the generated template sets it)").into())
-}
+use uniflow_runtime_aws::{env, load_bundle};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,11 +16,7 @@ async fn main() -> Result<(), Error> {
     let bundle = load_bundle(&config, &env("UNIFLOW_BUNDLE")?).await?;
     let store = DynamoProfiles::new(
         &config,
-        ProfileTables {
-            identities: env("UNIFLOW_IDENTITIES_TABLE")?,
-            profiles: env("UNIFLOW_PROFILES_TABLE")?,
-            state: env("UNIFLOW_STATE_TABLE")?,
-        },
+        ProfileTables::from_env()?,
         Rules::new(&bundle.identity),
     );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
