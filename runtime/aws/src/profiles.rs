@@ -542,11 +542,11 @@ impl DynamoProfiles {
                     .build(),
             );
         }
-        for (i, d) in effects.decisions.iter().enumerate() {
+        for (owner, i, d) in effects.recorded() {
             let doc = serde_json::to_string(d).map_err(|e| BackendError(e.to_string()))?;
             items.push(put(Put::builder()
                 .table_name(&t.profiles)
-                .item("pk", s(profile_pk(&profile.id)))
+                .item("pk", s(profile_pk(owner)))
                 .item("sk", s(decision_sk(d, i)))
                 .item("doc", s(doc)))?);
         }

@@ -105,7 +105,7 @@ impl<'t> Tables<'t> {
         // decisions, the merged-away profiles and the account.
         let mut writes = 3
             + 2 * effects.links.len()
-            + effects.decisions.len()
+            + effects.recorded().len()
             + effects.merged.len()
             + usize::from(effects.account.is_some());
         for loser in &effects.merged {
@@ -159,11 +159,11 @@ impl<'t> Tables<'t> {
                 .insert((link.profile_id.as_str(), link.identifier.as_str()), ())
                 .map_err(db)?;
         }
-        for (i, d) in effects.decisions.iter().enumerate() {
+        for (owner, i, d) in effects.recorded() {
             let key = format!("{}#{i}", d.message_id);
             let json = serde_json::to_string(d).unwrap_or_default();
             self.decisions
-                .insert((profile.id.as_str(), d.at_ms, key.as_str()), json.as_str())
+                .insert((owner, d.at_ms, key.as_str()), json.as_str())
                 .map_err(db)?;
         }
         self.timeline

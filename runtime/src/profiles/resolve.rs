@@ -95,6 +95,31 @@ pub struct Effects {
     pub account: Option<(Account, Option<u64>)>,
 }
 
+impl Effects {
+    /// Where each decision is recorded, as `(profile id, index, decision)`:
+    /// under the event's profile, and a refused merge also under the
+    /// profile that kept the identifier, so both people's explanations
+    /// show it.
+    pub fn recorded(&self) -> Vec<(&str, usize, &Decision)> {
+        let Some(target) = &self.profile else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(self.decisions.len());
+        for (i, d) in self.decisions.iter().enumerate() {
+            out.push((target.id.as_str(), i, d));
+            if let Outcome::Refused {
+                profile: Some(other),
+                ..
+            } = &d.outcome
+                && *other != target.id
+            {
+                out.push((other.as_str(), i, d));
+            }
+        }
+        out
+    }
+}
+
 /// The result of resolving one event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resolution {
