@@ -229,7 +229,8 @@ fn get_explain_and_delete_a_person() {
     let run = profiles(&["explain", "user_id:u-1", "examples/shop"], &data);
     assert_eq!(run.code, 0, "{}", run.stderr);
     for line in [
-        "4 identifiers, 1 merge, 0 refused links",
+        "4 identifiers, 1 merge, 1 refused link",
+        "kept email:ann@example.com: an event of another profile asked to take it and was refused",
         "email:ann@example.com  by event m2 from source order-backend",
         &format!("merged profile {merged} into {ann}"),
         "event m4 from source order-backend carried email:ann@example.com, anonymous_id:anon-2",

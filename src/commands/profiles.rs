@@ -553,6 +553,13 @@ async fn explain(
     } else {
         writeln!(text, "\nMerges and refused links, oldest first:")?;
     }
+    let own: Vec<&str> = std::iter::once(str_of(&profile, "id"))
+        .chain(
+            list(&profile["mergedFrom"])
+                .iter()
+                .filter_map(Value::as_str),
+        )
+        .collect();
     for (n, d) in decisions.iter().enumerate() {
         let what = if str_of(d, "outcome") == "merged" {
             format!(
@@ -562,6 +569,11 @@ async fn explain(
             )
         } else {
             match d.get("profile").and_then(Value::as_str) {
+                // Recorded on this profile because it kept the identifier.
+                Some(holder) if own.contains(&holder) => format!(
+                    "kept {}: an event of another profile asked to take it and was refused",
+                    str_of(d, "identifier")
+                ),
                 Some(holder) => format!(
                     "refused to link {}: it belongs to profile {holder}, which stays separate",
                     str_of(d, "identifier")
