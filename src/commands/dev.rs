@@ -127,7 +127,7 @@ async fn serve(
     let mut stderr = std::io::stderr().lock();
     writeln!(
         stderr,
-        "stopping: processing and archiving what is in the log"
+        "stopping: archiving what is in the log (profiles resume from it at the next start)"
     )?;
     drop(stderr);
     let _ = stop_tx.send(true);

@@ -187,10 +187,12 @@ pub fn process_log(
     Ok((read, report))
 }
 
-/// Runs the processor until `stop` turns true, then processes what is
-/// left. A failing store is retried every second (nothing is skipped: the
-/// cursor only moves with a committed batch).
-/// `say` receives what an operator should see (failures, skipped events).
+/// Runs the processor until `stop` turns true: then it finishes the batch
+/// in hand, syncs the store and returns (what the log holds beyond is
+/// applied at the next start, which resumes from the store's cursor). A
+/// failing store is retried every second (nothing is skipped: the cursor
+/// only moves with a committed batch). `say` receives what an operator
+/// should see (failures, skipped events).
 pub async fn run_processor(
     log: Log,
     store: profiles::EmbeddedProfiles,
@@ -199,51 +201,42 @@ pub async fn run_processor(
 ) {
     let mut committed = log.watch();
     loop {
-        let stopping = *stop.borrow();
+        if *stop.borrow() {
+            break;
+        }
         let behind = store.cursor().map_or(true, |c| log.committed() > c);
         if behind {
             let (l, s) = (log.clone(), store.clone());
             let result =
                 tokio::task::spawn_blocking(move || process_log(&l, &s, PROCESS_BATCH)).await;
-            match result {
+            let failure = match result {
                 Ok(Ok((_, report))) => {
                     for (i, why) in &report.invalid {
                         say(&format!("processor: skipped event {i} of a batch: {why}"));
                     }
+                    None
                 }
-                Ok(Err(e)) => {
-                    if failed(&e.to_string(), stopping, &say).await {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    if failed(&e.to_string(), stopping, &say).await {
-                        return;
-                    }
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(why) = failure {
+                say(&format!("processor: {why}; retrying in 1s"));
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => {}
                 }
             }
             continue;
         }
-        if stopping {
-            return;
-        }
         tokio::select! {
-            r = committed.changed() => { if r.is_err() { return; } }
+            r = committed.changed() => { if r.is_err() { break; } }
             _ = stop.changed() => {}
         }
     }
-}
-
-/// Reports a processor failure; waits before a retry unless stopping (then
-/// the next start resumes from the last committed batch).
-async fn failed(why: &str, stopping: bool, say: &impl Fn(&str)) -> bool {
-    if stopping {
+    let s = store.clone();
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sync()).await {
         say(&format!(
-            "processor: {why}; the next start resumes from the last committed batch"
+            "processor: {e}; the next start applies again what was not synced"
         ));
-        return true;
     }
-    say(&format!("processor: {why}; retrying in 1s"));
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    false
 }

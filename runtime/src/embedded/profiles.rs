@@ -301,6 +301,18 @@ impl EmbeddedProfiles {
         Ok(report)
     }
 
+    /// Makes every commit so far durable (batches from the log are synced
+    /// once a second; a graceful stop syncs the rest).
+    pub fn sync(&self) -> Result<(), BackendError> {
+        let mut txn = self.db.begin_write().map_err(db)?;
+        txn.set_durability(Durability::Immediate);
+        txn.commit().map_err(db)?;
+        if let Ok(mut last) = self.last_durable.lock() {
+            *last = Instant::now();
+        }
+        Ok(())
+    }
+
     /// Reads with a read transaction.
     fn read<T>(
         &self,
