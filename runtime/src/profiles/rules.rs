@@ -289,3 +289,102 @@ fn scalar(raw: &RawValue) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use uniflow_schemas::bundle::{IdentifierRule, IdentityRules};
+
+    use super::*;
+
+    fn rules() -> Rules {
+        let rule =
+            |name: &str, from: &str, priority, normalize: Vec<Normalization>| IdentifierRule {
+                name: name.into(),
+                from: from.into(),
+                priority,
+                limit: 5,
+                normalize,
+            };
+        Rules::new(&IdentityRules {
+            // Out of priority order on purpose: the rules sort them.
+            identifiers: vec![
+                rule("device_id", "context.device.id", 4, vec![]),
+                rule("user_id", "userId", 1, vec![]),
+                rule(
+                    "email",
+                    "traits.email",
+                    2,
+                    vec![Normalization::Trim, Normalization::Lowercase],
+                ),
+                rule(
+                    "loyalty_id",
+                    "traits.loyalty.card",
+                    3,
+                    vec![Normalization::Trim],
+                ),
+                rule("anonymous_id", "anonymousId", 5, vec![]),
+            ],
+            blocked: vec!["null".into(), "QA@Shop.example".into()],
+        })
+    }
+
+    fn ids(json: &str) -> Vec<String> {
+        let raw: &RawValue = serde_json::from_str(json).unwrap();
+        let event = Event::parse(raw).unwrap();
+        event
+            .identifiers(&rules())
+            .into_iter()
+            .map(|i| i.key)
+            .collect()
+    }
+
+    #[test]
+    fn identifiers_come_from_their_paths_strongest_first_normalised() {
+        assert_eq!(
+            ids(
+                r#"{"messageId":"m","type":"identify","anonymousId":"a1","userId":42,
+                   "traits":{"email":"  Ann@Example.ORG ","loyalty":{"card":" LY1 "}},
+                   "context":{"device":{"id":"dev-9"}}}"#
+            ),
+            [
+                "user_id:42",
+                "email:ann@example.org",
+                "loyalty_id:LY1",
+                "device_id:dev-9",
+                "anonymous_id:a1"
+            ]
+        );
+    }
+
+    #[test]
+    fn blocked_values_match_ignoring_case_and_spaces_and_other_types_are_ignored() {
+        assert_eq!(
+            ids(
+                r#"{"messageId":"m","type":"identify","anonymousId":" NULL ","userId":true,
+                   "traits":{"email":"qa@shop.EXAMPLE"},"context":{"device":{"id":1.5}}}"#
+            ),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_path_is_read_whatever_the_call() {
+        // Identifiers are read wherever the configured path exists (a track
+        // may carry traits); only identify and group merge trait values.
+        assert_eq!(
+            ids(r#"{"messageId":"m","type":"track","traits":{"email":"a@b.c"},"anonymousId":"a"}"#),
+            ["email:a@b.c", "anonymous_id:a"]
+        );
+    }
+
+    #[test]
+    fn alias_previous_id_is_a_user_id_then_an_anonymous_id() {
+        let r = rules();
+        let ranks: Vec<&str> = r
+            .previous_id_ranks()
+            .into_iter()
+            .map(|i| r.types[i].name.as_str())
+            .collect();
+        assert_eq!(ranks, ["user_id", "anonymous_id"]);
+    }
+}
