@@ -61,3 +61,53 @@ async fn any_order_and_redelivery_end_with_the_same_people() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeline_reads_events_from_the_log_it_was_built_from() {
+    use uniflow_runtime::backend::EventSink;
+    use uniflow_runtime::embedded::{Log, process_log};
+    use uniflow_runtime::record::{Record, RecordKind};
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(&dir.path().join("log")).unwrap();
+    let store = EmbeddedProfiles::open(&dir.path().join("p.redb"), Rules::new(&bundle().identity))
+        .unwrap()
+        .with_log(log.clone());
+    let events: Vec<serde_json::Value> = (0..5)
+        .map(|i| {
+            serde_json::json!({
+                "messageId": format!("m{i}"), "sourceId": "web", "type": "track",
+                "event": "Viewed", "anonymousId": "a1", "properties": {"n": i},
+                "timestamp": format!("2026-01-01T00:00:0{i}.000Z"),
+            })
+        })
+        .collect();
+    let records = events
+        .iter()
+        .map(|e| Record {
+            kind: RecordKind::Accepted,
+            source: "web".into(),
+            message_id: e["messageId"].as_str().unwrap().into(),
+            partition_key: "a1".into(),
+            received_at_ms: 0,
+            json: serde_json::to_vec(e).unwrap(),
+        })
+        .collect();
+    log.append(records).await.unwrap();
+    let (read, report) = process_log(&log, &store, 3).unwrap();
+    assert_eq!((read, report.applied), (3, 3));
+    let (read, _) = process_log(&log, &store, 100).unwrap();
+    assert_eq!(read, 2);
+    assert_eq!(store.cursor().unwrap(), log.committed());
+
+    let p = store.lookup("anonymous_id:a1").await.unwrap().unwrap();
+    let page = store.events(&p.id, None, 10).await.unwrap();
+    let got: Vec<serde_json::Value> = page
+        .events
+        .iter()
+        .map(|e| serde_json::from_str(e.event.get()).unwrap())
+        .collect();
+    let mut want = events.clone();
+    want.reverse();
+    assert_eq!(got, want, "newest first, as stored in the log");
+}

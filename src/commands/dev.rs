@@ -83,7 +83,8 @@ async fn serve(
     let archiver =
         Archiver::open(&dir.archive(), &dir.state()).context("cannot open the archive")?;
     let profiles = EmbeddedProfiles::open(&dir.profiles(), Rules::new(&bundle.identity))
-        .context("cannot open the profile store")?;
+        .context("cannot open the profile store")?
+        .with_log(log.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let archive_task = tokio::spawn(embedded::run_archiver(
         log.clone(),

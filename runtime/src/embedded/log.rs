@@ -126,7 +126,17 @@ impl Log {
 
     /// A reader from byte offset `from` up to what is committed now.
     pub fn reader(&self, from: u64) -> Result<Reader, LogError> {
-        Reader::new(&self.dir, from, self.committed())
+        Reader::new(&self.dir, from, self.committed(), 1 << 20)
+    }
+
+    /// The JSON of the committed record at byte offset `at` (a point read
+    /// with a small buffer: the profile timeline refers to events by offset).
+    pub fn json_at(&self, at: u64) -> Result<Option<Vec<u8>>, LogError> {
+        if at >= self.committed() {
+            return Ok(None);
+        }
+        let mut reader = Reader::new(&self.dir, at, self.committed(), 16 << 10)?;
+        Ok(reader.next_view()?.map(|(_, _, json, _)| json.to_vec()))
     }
 }
 
@@ -334,10 +344,12 @@ pub struct Reader {
     pos: u64,
     end: u64,
     payload: Vec<u8>,
+    /// The read buffer's size.
+    buffer: usize,
 }
 
 impl Reader {
-    fn new(dir: &Path, from: u64, end: u64) -> Result<Reader, LogError> {
+    fn new(dir: &Path, from: u64, end: u64, buffer: usize) -> Result<Reader, LogError> {
         Ok(Reader {
             dir: dir.to_owned(),
             segments: segments(dir)?,
@@ -345,6 +357,7 @@ impl Reader {
             pos: from,
             end,
             payload: Vec::new(),
+            buffer,
         })
     }
 
@@ -417,7 +430,7 @@ impl Reader {
             let mut file = File::open(&path).map_err(io(&path))?;
             file.seek(SeekFrom::Start(self.pos - base))
                 .map_err(io(&path))?;
-            self.current = Some((base, BufReader::with_capacity(1 << 20, file)));
+            self.current = Some((base, BufReader::with_capacity(self.buffer, file)));
         }
         let Some((base, reader)) = self.current.as_mut() else {
             return Ok(false);

@@ -160,6 +160,7 @@ pub fn process_log(
         .map_err(|e| fail(crate::backend::BackendError(e.to_string())))?;
     let mut bytes = Vec::new();
     let mut ranges = Vec::new();
+    let mut offsets = Vec::new();
     let mut end = from;
     let mut read = 0;
     while read < max_records {
@@ -172,6 +173,7 @@ pub fn process_log(
                     let start = bytes.len();
                     bytes.extend_from_slice(json);
                     ranges.push(start..bytes.len());
+                    offsets.push(end);
                 }
                 end = next;
                 read += 1;
@@ -183,7 +185,7 @@ pub fn process_log(
         return Ok((0, crate::profiles::Report::default()));
     }
     let events: Vec<&[u8]> = ranges.iter().map(|r| &bytes[r.clone()]).collect();
-    let report = store.apply_batch(&events, Some(end))?;
+    let report = store.apply_batch(&events, Some((&offsets, end)))?;
     Ok((read, report))
 }
 

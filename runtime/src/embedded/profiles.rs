@@ -31,7 +31,9 @@ use crate::profiles::{
 const LINKS: TableDefinition<&str, &str> = TableDefinition::new("links");
 const BY_PROFILE: TableDefinition<(&str, &str), ()> = TableDefinition::new("links_by_profile");
 const PROFILES: TableDefinition<&str, &str> = TableDefinition::new("profiles");
-const TIMELINE: TableDefinition<(&str, i64, &str), &str> = TableDefinition::new("timeline");
+/// A timeline entry's value: `L` and the log offset of the event (events
+/// from the log are not copied), or `J` and the event's JSON.
+const TIMELINE: TableDefinition<(&str, i64, &str), &[u8]> = TableDefinition::new("timeline");
 const DECISIONS: TableDefinition<(&str, i64, &str), &str> = TableDefinition::new("decisions");
 const APPLIED: TableDefinition<&str, &str> = TableDefinition::new("applied");
 const SUPPRESSED: TableDefinition<&str, i64> = TableDefinition::new("suppressed");
@@ -45,6 +47,8 @@ pub struct EmbeddedProfiles {
     rules: Arc<Rules>,
     /// When a batch from the log was last committed durably.
     last_durable: Arc<Mutex<Instant>>,
+    /// The event log the timeline refers to.
+    log: Option<super::Log>,
 }
 
 /// How long batches from the log may stay unsynced. Losing them in a crash
@@ -71,7 +75,7 @@ struct Tables<'t> {
     links: Table<'t, &'static str, &'static str>,
     by_profile: Table<'t, (&'static str, &'static str), ()>,
     profiles: Table<'t, &'static str, &'static str>,
-    timeline: Table<'t, (&'static str, i64, &'static str), &'static str>,
+    timeline: Table<'t, (&'static str, i64, &'static str), &'static [u8]>,
     decisions: Table<'t, (&'static str, i64, &'static str), &'static str>,
     applied: Table<'t, &'static str, &'static str>,
     suppressed: Table<'t, &'static str, i64>,
@@ -93,7 +97,12 @@ impl<'t> Tables<'t> {
     }
 
     /// Writes one event's effects; returns how many items it wrote.
-    fn write(&mut self, effects: &Effects, event: &Event<'_>) -> Result<usize, BackendError> {
+    fn write(
+        &mut self,
+        effects: &Effects,
+        event: &Event<'_>,
+        offset: Option<u64>,
+    ) -> Result<usize, BackendError> {
         let owner = effects.profile.as_ref().map_or("", |p| p.id.as_str());
         self.applied
             .insert(effects.applied_key.as_str(), owner)
@@ -166,10 +175,21 @@ impl<'t> Tables<'t> {
                 .insert((owner, d.at_ms, key.as_str()), json.as_str())
                 .map_err(db)?;
         }
+        let mut entry = Vec::with_capacity(9);
+        match offset {
+            Some(at) => {
+                entry.push(b'L');
+                entry.extend_from_slice(&at.to_le_bytes());
+            }
+            None => {
+                entry.push(b'J');
+                entry.extend_from_slice(event.raw.get().as_bytes());
+            }
+        }
         self.timeline
             .insert(
                 (profile.id.as_str(), event.at_ms, event.message_id.as_str()),
-                event.raw.get(),
+                entry.as_slice(),
             )
             .map_err(db)?;
         if let Some((account, _)) = &effects.account {
@@ -234,7 +254,15 @@ impl EmbeddedProfiles {
             db: Arc::new(database),
             rules: Arc::new(rules),
             last_durable: Arc::new(Mutex::new(Instant::now())),
+            log: None,
         })
+    }
+
+    /// The store of a processor reading `log`: timeline entries of events
+    /// from the log refer to it instead of copying the event.
+    pub fn with_log(mut self, log: super::Log) -> EmbeddedProfiles {
+        self.log = Some(log);
+        self
     }
 
     /// The log offset the last committed batch reached.
@@ -244,9 +272,16 @@ impl EmbeddedProfiles {
         Ok(meta.get("cursor").map_err(db)?.map_or(0, |v| v.value()))
     }
 
-    /// Applies a batch in one transaction; with `cursor`, records the log
-    /// offset it reaches in the same transaction.
-    pub fn apply_batch(&self, events: &[&[u8]], cursor: Option<u64>) -> Result<Report, BatchError> {
+    /// Applies a batch in one transaction. With `from_log` (each event's
+    /// log offset, and the offset the batch reaches), the timeline refers to
+    /// the events in the log and the reached offset is recorded in the same
+    /// transaction.
+    pub fn apply_batch(
+        &self,
+        events: &[&[u8]],
+        from_log: Option<(&[u64], u64)>,
+    ) -> Result<Report, BatchError> {
+        let cursor = from_log.map(|(_, reached)| reached);
         let fail = |error: BackendError| BatchError {
             done: 0,
             report: Report::default(),
@@ -281,7 +316,8 @@ impl EmbeddedProfiles {
                 match resolve(&self.rules, &event, &mut tables) {
                     Ok(Resolution::AlreadyApplied) => report.duplicates += 1,
                     Ok(Resolution::Apply(effects)) => {
-                        report.writes += tables.write(&effects, &event).map_err(fail)?;
+                        let offset = from_log.and_then(|(offsets, _)| offsets.get(i).copied());
+                        report.writes += tables.write(&effects, &event, offset).map_err(fail)?;
                         report.count(&effects);
                     }
                     Err(ViewError::Backend(e)) => return Err(fail(e)),
@@ -299,6 +335,32 @@ impl EmbeddedProfiles {
         }
         txn.commit().map_err(|e| fail(db(e)))?;
         Ok(report)
+    }
+
+    /// The event a timeline entry holds or refers to.
+    fn timeline_event(&self, entry: &[u8]) -> Result<Box<RawValue>, BackendError> {
+        let json = match entry.split_first() {
+            Some((b'J', json)) => json.to_vec(),
+            Some((b'L', at)) => {
+                let at = at
+                    .try_into()
+                    .map(u64::from_le_bytes)
+                    .map_err(|_| corrupt("timeline entry", "a short log offset"))?;
+                let log = self.log.as_ref().ok_or_else(|| {
+                    BackendError(
+                        "profile store: the timeline refers to the log, which is not open".into(),
+                    )
+                })?;
+                log.json_at(at)
+                    .map_err(|e| BackendError(format!("profile store: {e}")))?
+                    .ok_or_else(|| {
+                        corrupt("timeline entry", format!("no event at log offset {at}"))
+                    })?
+            }
+            _ => return Err(corrupt("timeline entry", "an unknown tag")),
+        };
+        let text = String::from_utf8(json).map_err(|e| corrupt("timeline entry", e))?;
+        RawValue::from_string(text).map_err(|e| corrupt("timeline entry", e))
     }
 
     /// Makes every commit so far durable (batches from the log are synced
@@ -503,8 +565,7 @@ impl ProfileStore for EmbeddedProfiles {
                     for row in rows.rev().take(limit.max(1) + 1) {
                         let (k, v) = row.map_err(db)?;
                         let (_, at_ms, message_id) = k.value();
-                        let event = RawValue::from_string(v.value().to_owned())
-                            .map_err(|e| corrupt("timeline entry", e))?;
+                        let event = store.timeline_event(v.value())?;
                         entries.push(TimelineEntry {
                             at_ms,
                             message_id: message_id.to_owned(),

@@ -61,10 +61,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpu0 = cpu_seconds(None).unwrap_or(0.0);
     let t0 = Instant::now();
     let mut total = Report::default();
+    // As in `uniflow dev`, timeline entries refer to the events' log
+    // offsets (here, where they would be in a log).
+    let mut position = 0u64;
     for chunk in events.chunks(args.batch) {
         let views: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+        let offsets: Vec<u64> = chunk
+            .iter()
+            .map(|e| {
+                let at = position;
+                position += e.len() as u64 + 64;
+                at
+            })
+            .collect();
         let r = store
-            .apply_batch(&views, Some(total.applied as u64 + 1))
+            .apply_batch(&views, Some((&offsets, position)))
             .map_err(|e| e.to_string())?;
         total.applied += r.applied;
         total.duplicates += r.duplicates;
@@ -81,9 +92,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("applied {} of {} events", total.applied, events.len()).into());
     }
 
-    // The same store, raw: as many writes, of the processor's sizes (the
-    // timeline entry carries the event, the marker is small, the profile
-    // in between), in transactions of the same number of events.
+    // The same store, raw: as many writes, of the processor's sizes (a
+    // profile document, an idempotency marker naming the profile, a timeline
+    // entry referring to the log), random keys, in transactions of the same
+    // number of events.
     const RAW: TableDefinition<&str, &[u8]> = TableDefinition::new("raw");
     let db = Database::create(dir.path().join("raw.redb"))?;
     let per_event = total.writes as f64 / events.len() as f64;
@@ -92,23 +104,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t1 = Instant::now();
     let mut written = 0usize;
     let mut rng = Rng::new(7);
-    for (n, chunk) in events.chunks(args.batch).enumerate() {
+    for n in 0..events.len().div_ceil(args.batch) {
         let txn = db.begin_write()?;
         {
             let mut table = txn.open_table(RAW)?;
             let target = (((n + 1) * args.batch).min(events.len()) as f64 * per_event) as usize;
-            let mut i = 0;
             while written < target {
-                let event = &chunk[i % chunk.len()];
                 let key = rng.hex(32);
                 let value: &[u8] = match written % 3 {
-                    0 => event,
-                    1 => &profile,
-                    _ => b"0123456789abcdef0123456789abcdef",
+                    0 => &profile,
+                    1 => b"0123456789abcdef0123456789abcdef",
+                    _ => b"L01234567",
                 };
                 table.insert(key.as_str(), value)?;
                 written += 1;
-                i += 1;
             }
         }
         txn.commit()?;
