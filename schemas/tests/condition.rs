@@ -514,3 +514,32 @@ fn fuzz_never_panics() {
         check_no_panic(&String::from_utf8_lossy(&bytes), &e);
     }
 }
+
+#[test]
+fn a_destination_accepts_listed_events_its_filter_holds_for() {
+    use uniflow_schemas::bundle::DestinationInfo;
+    let d = DestinationInfo {
+        kind: "webhook".to_owned(),
+        events: Some(vec!["Order Completed".to_owned()]),
+        filter: Some("properties.revenue > 100".to_owned()),
+        condition: Some(parse("properties.revenue > 100")),
+    };
+    let e = event();
+    assert!(d.accepts(Some("Order Completed"), &e));
+    assert!(!d.accepts(Some("Signed Up"), &e));
+    assert!(!d.accepts(None, &e));
+    let low = json!({"event": "Order Completed", "properties": {"revenue": 5}});
+    assert!(!d.accepts(Some("Order Completed"), &low));
+    // UNKNOWN (no revenue) does not pass.
+    assert!(!d.accepts(
+        Some("Order Completed"),
+        &json!({"event": "Order Completed"})
+    ));
+    let all = DestinationInfo {
+        events: None,
+        condition: None,
+        filter: None,
+        ..d
+    };
+    assert!(all.accepts(None, &low));
+}
