@@ -1,6 +1,8 @@
 //! Checks across declarations: references bound to what they name, and
 //! warnings for likely mistakes. Runs after lowering, on the whole model.
 
+mod condition;
+
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::Config;
 use crate::span::Spanned;
@@ -26,6 +28,32 @@ pub(crate) fn check(config: &Config) -> Vec<Diagnostic> {
                 &event_names,
                 &format!("destination `{}`", d.name.value),
             );
+        }
+    }
+    for d in &config.destinations {
+        if let Some(filter) = &d.filter {
+            let events = match &d.events {
+                None => config.events.iter().collect(),
+                Some(list) => list.iter().filter_map(|e| config.event(&e.value)).collect(),
+            };
+            let scope = condition::Scope {
+                who: format!("destination `{}`", d.name.value),
+                events,
+            };
+            condition::check(config, filter, &scope, &mut out);
+        }
+    }
+    for s in &config.segments {
+        if let Some(where_) = &s.where_ {
+            let scope = condition::Scope {
+                who: format!("segment `{}`", s.name.value),
+                events: s
+                    .from
+                    .iter()
+                    .filter_map(|e| config.event(&e.value))
+                    .collect(),
+            };
+            condition::check(config, where_, &scope, &mut out);
         }
     }
     for s in &config.segments {

@@ -104,6 +104,14 @@ codes! {
     MissingItem = "missing-item",
     /// A condition string that is empty.
     EmptyCondition = "empty-condition",
+    /// A `filter` or `where` condition that does not parse.
+    InvalidCondition = "invalid-condition",
+    /// A condition reads `properties.X` that no event it applies to declares.
+    UnknownEventProperty = "unknown-event-property",
+    /// A condition compares a field with a value of another type.
+    TypeMismatch = "type-mismatch",
+    /// A condition compares an enum property with a value not among its values.
+    UnknownEnumValue = "unknown-enum-value",
     /// A `having` aggregate on a segment that reads no events.
     HavingWithoutEvents = "having-without-events",
     /// A segment with neither events nor a condition: it would hold everyone.
@@ -128,7 +136,8 @@ impl Code {
             Code::UnusedEvent
             | Code::NoAllowedOrigins
             | Code::IgnoredSetting
-            | Code::EmptyStrictObject => Severity::Warning,
+            | Code::EmptyStrictObject
+            | Code::UnknownEnumValue => Severity::Warning,
             _ => Severity::Error,
         }
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use uniflow_schemas::{Format, Normalization, PropertyType, Schema, UnknownKeys};
+use uniflow_schemas::{Condition, Format, Normalization, PropertyType, Schema, UnknownKeys};
 
 use crate::span::{Span, Spanned};
 
@@ -442,8 +442,8 @@ pub struct Destination {
     pub kind: DestinationKind,
     /// Events it receives; `None` means every event.
     pub events: Option<Vec<Spanned<String>>>,
-    /// A condition on the event (SQL expression, checked in a later pass).
-    pub filter: Option<Spanned<String>>,
+    /// A condition on the event: only events it holds for are delivered.
+    pub filter: Option<ConditionDecl>,
     /// Retry policy.
     pub retry: Retry,
     /// Batching.
@@ -484,8 +484,8 @@ pub struct Segment {
     pub from: Vec<Spanned<String>>,
     /// How far back it reads, in seconds (`None`: all history).
     pub within_secs: Option<Spanned<u64>>,
-    /// A per-event or per-profile condition.
-    pub where_: Option<Spanned<String>>,
+    /// A condition on the events it reads.
+    pub where_: Option<ConditionDecl>,
     /// An aggregate condition per profile.
     pub having: Option<Spanned<String>>,
     /// How often membership is recomputed, in seconds. Default 1h.
@@ -494,4 +494,27 @@ pub struct Segment {
     pub sync_to: Vec<SyncTarget>,
     /// The whole node.
     pub span: Span,
+}
+
+/// A parsed `filter` or `where` condition and where its text is in the file.
+#[derive(Debug, Clone)]
+pub struct ConditionDecl {
+    /// The text as written (after KDL unescaping) and the span of the string.
+    pub text: Spanned<String>,
+    /// The parsed condition.
+    pub condition: Condition,
+    /// The file offset of the text's first byte, when the KDL string maps
+    /// byte for byte onto its value (no escapes, one line).
+    pub origin: Option<usize>,
+}
+
+impl ConditionDecl {
+    /// The file span of a byte range of the condition text: exact when the
+    /// string has no escapes, else the whole string.
+    pub fn span(&self, range: &std::ops::Range<usize>) -> Span {
+        match self.origin {
+            Some(o) => Span::new(o + range.start, o + range.end),
+            None => self.text.span,
+        }
+    }
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::condition::Condition;
 use crate::schema::Schema;
 
 /// The bundle format version this crate reads and writes.
@@ -68,7 +69,7 @@ pub struct IdentifierRule {
 }
 
 /// What a destination receives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationInfo {
     /// `webhook`, `s3-export` or `lambda`.
@@ -79,10 +80,26 @@ pub struct DestinationInfo {
     /// Its condition on events, as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
+    /// The parsed `filter`: only events it holds for (TRUE, not FALSE or
+    /// UNKNOWN) are delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Condition>,
+}
+
+impl DestinationInfo {
+    /// Whether an event (its `event` name and the whole message) is delivered here.
+    pub fn accepts(&self, event_name: Option<&str>, message: &serde_json::Value) -> bool {
+        let listed = match (&self.events, event_name) {
+            (None, _) => true,
+            (Some(list), Some(name)) => list.iter().any(|e| e == name),
+            (Some(_), None) => false,
+        };
+        listed && self.condition.as_ref().is_none_or(|c| c.matches(message))
+    }
 }
 
 /// A segment, as written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentInfo {
     /// What the audience is.
@@ -96,6 +113,9 @@ pub struct SegmentInfo {
     /// Its per-event condition.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "where")]
     pub where_: Option<String>,
+    /// The parsed `where`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub where_condition: Option<Condition>,
     /// Its per-profile aggregate condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub having: Option<String>,

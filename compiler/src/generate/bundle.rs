@@ -69,7 +69,8 @@ pub fn bundle(config: &Config, source: &str) -> Bundle {
                         .events
                         .as_ref()
                         .map(|list| list.iter().map(|e| e.value.clone()).collect()),
-                    filter: d.filter.as_ref().map(|f| f.value.clone()),
+                    filter: d.filter.as_ref().map(|f| f.text.value.clone()),
+                    condition: d.filter.as_ref().map(|f| f.condition.clone()),
                 };
                 (d.name.value.clone(), info)
             })
@@ -82,7 +83,8 @@ pub fn bundle(config: &Config, source: &str) -> Bundle {
                     description: s.description.clone(),
                     from: s.from.iter().map(|e| e.value.clone()).collect(),
                     within_secs: s.within_secs.as_ref().map(|w| w.value),
-                    where_: s.where_.as_ref().map(|w| w.value.clone()),
+                    where_: s.where_.as_ref().map(|w| w.text.value.clone()),
+                    where_condition: s.where_.as_ref().map(|w| w.condition.clone()),
                     having: s.having.as_ref().map(|h| h.value.clone()),
                     refresh_secs: s.refresh_secs,
                     sync_to: s

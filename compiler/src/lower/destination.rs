@@ -1,13 +1,14 @@
 //! `destination "name" kind="webhook|s3-export|lambda" { ... }`.
 
-use kdl::KdlNode;
+use kdl::{KdlEntry, KdlNode};
+use uniflow_schemas::condition::{Condition, Operand, OperandKind};
 
 use super::check_slug;
 use super::reader::{Lowerer, Shape, children, name_span, string_setting};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{
-    Backoff, Batch, Destination, DestinationKind, ExportFormat, Header, HeaderValue, LambdaTarget,
-    Retry, S3Export, SecretRef, Webhook,
+    Backoff, Batch, ConditionDecl, Destination, DestinationKind, ExportFormat, Header, HeaderValue,
+    LambdaTarget, Retry, S3Export, SecretRef, Webhook,
 };
 use crate::span::{Span, Spanned};
 use crate::values;
@@ -265,9 +266,7 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
                         child,
                         &string_setting("filter", "filter \"properties.revenue > 100\""),
                     );
-                    filter = cx
-                        .string(e, "the filter")
-                        .and_then(|f| nonempty_condition(cx, f, "filter"));
+                    filter = condition(cx, e, "filter");
                 }
             }
             "retry" => {
@@ -382,6 +381,53 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
         secret,
         span: node.span().into(),
     })
+}
+
+/// A `filter` or `where` string, parsed; a parse error is `invalid-condition`.
+pub(super) fn condition(
+    cx: &mut Lowerer,
+    entry: Option<&KdlEntry>,
+    what: &str,
+) -> Option<ConditionDecl> {
+    let text = cx.string(entry, &format!("the `{what}` condition"))?;
+    let text = nonempty_condition(cx, text, what)?;
+    let origin = entry.and_then(|e| text_origin(e, &text));
+    let decl = |condition| ConditionDecl {
+        text: text.clone(),
+        condition,
+        origin,
+    };
+    match Condition::parse(&text.value) {
+        Ok(c) => Some(decl(c)),
+        Err(e) => {
+            let placeholder = decl(Condition::Value(Operand::new(OperandKind::Bool(true))));
+            cx.push(
+                Diagnostic::new(
+                    Code::InvalidCondition,
+                    placeholder.span(&e.span),
+                    format!("the `{what}` condition does not parse: {}", e.message),
+                    "here",
+                )
+                .help("conditions read like SQL: `properties.revenue > 100 AND properties.currency IN ('EUR', 'USD')`; see \"Conditions\" in the language reference"),
+            );
+            None
+        }
+    }
+}
+
+/// Where the value of a string entry starts in the file, when its text
+/// there is the value itself: a quoted string without escapes, or a raw one.
+fn text_origin(entry: &KdlEntry, text: &Spanned<String>) -> Option<usize> {
+    let repr = &entry.format()?.value_repr;
+    let value = &text.value;
+    let hashes = repr.bytes().take_while(|&b| b == b'#').count();
+    let inner = repr.get(hashes + 1..repr.len().checked_sub(hashes + 1)?)?;
+    let quoted = repr.get(hashes..hashes + 1) == Some("\"")
+        && !inner.starts_with("\"\"")
+        && inner == value
+        && (hashes > 0 || !inner.contains('\\'));
+    let end = text.span.end;
+    (quoted && text.span.len() >= repr.len()).then(|| end - repr.len() + hashes + 1)
 }
 
 pub(super) fn nonempty_condition(

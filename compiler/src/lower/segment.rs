@@ -3,7 +3,7 @@
 use kdl::KdlNode;
 
 use super::check_slug;
-use super::destination::nonempty_condition;
+use super::destination::{condition, nonempty_condition};
 use super::reader::{Lowerer, Shape, children, name_span, string_setting};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Segment, SyncTarget};
@@ -104,9 +104,7 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Segment> {
                         child,
                         &string_setting("where", "where \"properties.currency = 'EUR'\""),
                     );
-                    where_ = cx
-                        .string(e, "the `where` condition")
-                        .and_then(|c| nonempty_condition(cx, c, "where"));
+                    where_ = condition(cx, e, "where");
                 }
             }
             "having" => {
