@@ -330,7 +330,11 @@ async fn history_explains_merges_and_refusals() {
     let a = get(&h, &format!("/api/v1/profiles/{}/history", p1())).await;
     assert_eq!(a.status, StatusCode::OK);
     let merge = &a.json[0];
-    assert_eq!(a.json.as_array().unwrap().len(), 1, "{}", a.json);
+    // The merge, then the refusal of another profile's event to take this
+    // profile's email (recorded on both sides).
+    assert_eq!(a.json.as_array().unwrap().len(), 2, "{}", a.json);
+    assert_eq!(a.json[1]["outcome"], "refused");
+    assert_eq!(a.json[1]["profile"], p1());
     assert_eq!(merge["outcome"], "merged");
     assert_eq!(merge["from"], p2());
     assert_eq!(merge["into"], p1());
