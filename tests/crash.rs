@@ -5,89 +5,20 @@
 
 #![allow(clippy::disallowed_methods)] // the test drives a real process and reads its files
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::{post_batch, root, start_dev, status, write_key};
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-fn start(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_uniflow"))
-        .args([
-            "dev",
-            "examples/shop",
-            "--port",
-            "0",
-            "--archive-wait-ms",
-            "150",
-            "--rate-limit",
-            "1000000",
-        ])
-        .arg("--data")
-        .arg(data)
-        .current_dir(root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("uniflow dev starts");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let port = loop {
-        let line = lines
-            .next()
-            .expect("uniflow dev prints its URL")
-            .expect("stdout is UTF-8");
-        if let Some(rest) = line.strip_prefix("tracking API  http://127.0.0.1:") {
-            break rest.split('/').next().unwrap().parse().unwrap();
-        }
-    };
-    // Keep reading so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, port }
-}
-
-fn write_key(data: &Path) -> String {
-    let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(data.join("sources.json")).unwrap()).unwrap();
-    doc["sources"]["order-backend"]["write_key"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// POSTs a batch; the status, or `None` when the connection broke.
-fn post(port: u16, key: &str, body: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    let auth = base64(&format!("{key}:"));
-    let request = format!(
-        "POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split(' ').nth(1)?.parse().ok()
-}
-
-fn base64(s: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
+/// Short archive batches, no rate limit: as many crash points as possible.
+const CRASH_ARGS: [&str; 4] = ["--archive-wait-ms", "150", "--rate-limit", "1000000"];
 
 fn batch(ids: &[String]) -> String {
     let events: Vec<String> = ids
@@ -143,7 +74,7 @@ fn nothing_acknowledged_is_lost_across_sigkill() {
     };
     let kills = 12;
     for round in 0..kills {
-        let server = start(&data);
+        let server = start_dev(&data, &CRASH_ARGS);
         let key = write_key(&data);
         let stop = Arc::new(AtomicBool::new(false));
         let senders: Vec<_> = (0..4)
@@ -158,7 +89,11 @@ fn nothing_acknowledged_is_lost_across_sigkill() {
                             (0..20).map(|i| format!("r{round}-t{t}-b{n}-{i}")).collect();
                         n += 1;
                         sent.fetch_add(ids.len(), Ordering::Relaxed);
-                        if post(port, &key, &batch(&ids)) == Some(200) {
+                        if post_batch(port, &key, &batch(&ids))
+                            .as_deref()
+                            .and_then(status)
+                            == Some(200)
+                        {
                             acked.lock().unwrap().extend(ids);
                         }
                     }
@@ -166,9 +101,9 @@ fn nothing_acknowledged_is_lost_across_sigkill() {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(150 + rand() % 600));
-        let mut child = server.child;
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let mut server = server;
+        server.child.kill().unwrap(); // SIGKILL
+        server.child.wait().unwrap();
         stop.store(true, Ordering::Relaxed);
         for s in senders {
             s.join().unwrap();
@@ -182,7 +117,7 @@ fn nothing_acknowledged_is_lost_across_sigkill() {
     );
 
     // Restart once more and stop gracefully: everything is archived.
-    let mut server = start(&data);
+    let mut server = start_dev(&data, &CRASH_ARGS);
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));

@@ -5,94 +5,13 @@
 
 #![allow(clippy::disallowed_methods)] // the test drives real processes and reads their files
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-struct Dev {
-    child: Child,
-    port: u16,
-    token: String,
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `uniflow dev examples/shop` on a free port.
-fn start(data: &Path) -> Dev {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_uniflow"))
-        .args(["dev", "examples/shop", "--port", "0"])
-        .arg("--data")
-        .arg(data)
-        .current_dir(root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("uniflow dev starts");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut port = None;
-    let token = loop {
-        let line = lines
-            .next()
-            .expect("uniflow dev prints its URLs")
-            .expect("stdout is UTF-8");
-        if let Some(rest) = line.strip_prefix("tracking API  http://127.0.0.1:") {
-            port = rest.split('/').next().and_then(|p| p.parse().ok());
-        }
-        if let Some(rest) = line.strip_prefix("management    http://127.0.0.1:") {
-            let (_, token) = rest.split_once("token ").expect("the token is printed");
-            break token.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Dev {
-        child,
-        port: port.expect("the tracking API's port is printed first"),
-        token,
-    }
-}
-
-fn write_key(data: &Path) -> String {
-    let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(data.join("sources.json")).unwrap()).unwrap();
-    doc["sources"]["order-backend"]["write_key"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// POSTs a batch to the tracking API; the answer's status line and body.
-fn post_batch(port: u16, key: &str, body: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let auth = base64(&format!("{key}:"));
-    let request = format!(
-        "POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
-fn base64(s: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
+use support::{post_batch, root, start_dev, write_key};
 
 struct Run {
     code: i32,
@@ -146,7 +65,7 @@ fn wait_for(target: &str, data: &Path) -> Run {
 fn get_explain_and_delete_a_person() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let dev = start(&data);
+    let dev = start_dev(&data, &[]);
 
     // dev.json holds the printed URL and token, for its owner only.
     let doc: serde_json::Value =
@@ -164,7 +83,7 @@ fn get_explain_and_delete_a_person() {
         assert_eq!(mode & 0o777, 0o600);
     }
 
-    let answer = post_batch(dev.port, &write_key(&data), STORY);
+    let answer = post_batch(dev.port, &write_key(&data), STORY).expect("the tracking API answers");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains(r#""accepted":5"#), "{answer}");
 
@@ -352,7 +271,7 @@ fn get_explain_and_delete_a_person() {
         "{}",
         run.stderr
     );
-    let dev = start(&data);
+    let dev = start_dev(&data, &[]);
     assert_eq!(dev.token, doc_token(&data));
     assert_eq!(dev.token.len(), 32);
     let run = wait_for(&ann, &data);

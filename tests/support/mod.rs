@@ -1,0 +1,105 @@
+//! What the integration tests that drive a real `uniflow dev` share:
+//! starting it on a free port, its write keys, and posting to its tracking
+//! API over a plain TCP connection.
+
+#![allow(clippy::disallowed_methods, dead_code)] // drives real processes; not every test uses every helper
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running `uniflow dev`, killed when dropped.
+pub struct Dev {
+    /// The process.
+    pub child: Child,
+    /// The port of its tracking and management APIs.
+    pub port: u16,
+    /// The management API's token.
+    pub token: String,
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `uniflow dev examples/shop --port 0 --data DATA ARGS...` and
+/// reads the port and token it prints.
+pub fn start_dev(data: &Path, args: &[&str]) -> Dev {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uniflow"))
+        .args(["dev", "examples/shop", "--port", "0"])
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("uniflow dev starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut port = None;
+    let token = loop {
+        let line = lines
+            .next()
+            .expect("uniflow dev prints its URLs")
+            .expect("stdout is UTF-8");
+        if let Some(rest) = line.strip_prefix("tracking API  http://127.0.0.1:") {
+            port = rest.split('/').next().and_then(|p| p.parse().ok());
+        }
+        if let Some(rest) = line.strip_prefix("management    http://127.0.0.1:") {
+            let (_, token) = rest.split_once("token ").expect("the token is printed");
+            break token.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep reading so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Dev {
+        child,
+        port: port.expect("the tracking API's port is printed first"),
+        token,
+    }
+}
+
+/// The write key of `examples/shop`'s `order-backend` source.
+pub fn write_key(data: &Path) -> String {
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("sources.json")).unwrap()).unwrap();
+    doc["sources"]["order-backend"]["write_key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// POSTs a batch to the tracking API; the whole answer (status line,
+/// headers, body), or `None` when the connection broke.
+pub fn post_batch(port: u16, key: &str, body: &str) -> Option<String> {
+    use base64::Engine as _;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+    let request = format!(
+        "POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+/// The status code of an answer from [`post_batch`].
+pub fn status(response: &str) -> Option<u16> {
+    response.split(' ').nth(1)?.parse().ok()
+}
