@@ -55,8 +55,6 @@ const UNPROCESSED_ROUNDS: u32 = 8;
 /// Fetch rounds for one resolution (each fetches at least one new key;
 /// the resolver follows at most 64 merges).
 const MAX_FETCH_ROUNDS: usize = 100;
-/// `merged_into` hops followed by the readers.
-const MAX_HOPS: usize = 64;
 /// The identities table's index by profile.
 const BY_PROFILE: &str = "by-profile";
 
@@ -685,7 +683,7 @@ impl DynamoProfiles {
     /// The live profile behind `id`, following merges.
     async fn live(&self, id: &str) -> Result<Option<Profile>, BackendError> {
         let mut id = id.to_owned();
-        for _ in 0..MAX_HOPS {
+        for _ in 0..uniflow_runtime::profiles::resolve::MAX_HOPS {
             let Some(p) = self.stored(&id).await? else {
                 return Ok(None);
             };

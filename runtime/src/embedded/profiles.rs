@@ -387,7 +387,7 @@ impl EmbeddedProfiles {
     fn live(&self, txn: &redb::ReadTransaction, id: &str) -> Result<Option<Profile>, BackendError> {
         let profiles = txn.open_table(PROFILES).map_err(db)?;
         let mut id = id.to_owned();
-        for _ in 0..64 {
+        for _ in 0..crate::profiles::resolve::MAX_HOPS {
             let Some(p) = read_json::<Profile>(&profiles, &id, "profile")? else {
                 return Ok(None);
             };

@@ -129,8 +129,9 @@ pub enum Resolution {
     Apply(Box<Effects>),
 }
 
-/// How many `merged_into` hops are followed before the store is called corrupt.
-const MAX_HOPS: usize = 64;
+/// How many `merged_into` hops any reader follows before it calls the store
+/// corrupt (the resolver, and both stores' reads).
+pub const MAX_HOPS: usize = 64;
 
 /// Resolves one event against the store.
 pub fn resolve(
