@@ -39,6 +39,7 @@ use aws_sdk_dynamodb::types::{
 use bytes::Bytes;
 use serde_json::value::RawValue;
 use uniflow_runtime::backend::BackendError;
+use uniflow_runtime::profiles::resolve::MAX_HOPS;
 use uniflow_runtime::profiles::{
     Account, BatchError, Cursor, Decision, Deleted, Effects, Event, EventPage, Key, Link, Profile,
     ProfileStore, Report, Resolution, Rules, TimelineEntry, View, ViewError, merge_pages, resolve,
@@ -683,7 +684,7 @@ impl DynamoProfiles {
     /// The live profile behind `id`, following merges.
     async fn live(&self, id: &str) -> Result<Option<Profile>, BackendError> {
         let mut id = id.to_owned();
-        for _ in 0..uniflow_runtime::profiles::resolve::MAX_HOPS {
+        for _ in 0..MAX_HOPS {
             let Some(p) = self.stored(&id).await? else {
                 return Ok(None);
             };

@@ -23,6 +23,7 @@ use serde_json::value::RawValue;
 
 use crate::backend::BackendError;
 use crate::profiles::model::{Account, Cursor, Decision, EventPage, Link, Profile, TimelineEntry};
+use crate::profiles::resolve::MAX_HOPS;
 use crate::profiles::{
     BatchError, Deleted, Effects, Event, ProfileStore, Report, Resolution, Rules, View, ViewError,
     merge_pages, resolve,
@@ -387,7 +388,7 @@ impl EmbeddedProfiles {
     fn live(&self, txn: &redb::ReadTransaction, id: &str) -> Result<Option<Profile>, BackendError> {
         let profiles = txn.open_table(PROFILES).map_err(db)?;
         let mut id = id.to_owned();
-        for _ in 0..crate::profiles::resolve::MAX_HOPS {
+        for _ in 0..MAX_HOPS {
             let Some(p) = read_json::<Profile>(&profiles, &id, "profile")? else {
                 return Ok(None);
             };
