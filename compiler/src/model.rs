@@ -355,6 +355,17 @@ pub enum SecretRef {
     Env(String),
 }
 
+impl std::fmt::Display for SecretRef {
+    /// As written in the file: `ssm:/acme/x`, `secretsmanager:acme/x`, `env:NAME`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretRef::Ssm(p) => write!(f, "ssm:{p}"),
+            SecretRef::SecretsManager(p) => write!(f, "secretsmanager:{p}"),
+            SecretRef::Env(p) => write!(f, "env:{p}"),
+        }
+    }
+}
+
 /// An s3-export destination's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct S3Export {

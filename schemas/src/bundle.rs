@@ -14,7 +14,7 @@ use crate::condition::Condition;
 use crate::schema::Schema;
 
 /// The bundle format version this crate reads and writes.
-pub const BUNDLE_VERSION: u32 = 2;
+pub const BUNDLE_VERSION: u32 = 3;
 
 /// Everything the runtime needs to know about a project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,8 +34,8 @@ pub struct Bundle {
     pub traits: TraitSchemas,
     /// Identity resolution rules.
     pub identity: IdentityRules,
-    /// Destinations by name (what they receive; delivery settings stay in
-    /// the generated Lambda configuration).
+    /// Destinations by name: what each receives, how it is transformed and
+    /// how it is delivered.
     pub destinations: BTreeMap<String, DestinationInfo>,
     /// Segments by name.
     pub segments: BTreeMap<String, SegmentInfo>,
@@ -68,7 +68,9 @@ pub struct IdentifierRule {
     pub normalize: Vec<crate::Normalization>,
 }
 
-/// What a destination receives.
+/// A destination: what it receives ([`accepts`](Self::accepts)), how each
+/// event is reshaped for it ([`transforms`](Self::transforms), then
+/// [`template`](Self::template)) and how it is delivered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationInfo {
@@ -77,6 +79,10 @@ pub struct DestinationInfo {
     /// The track events it receives; absent means every event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<String>>,
+    /// The message types it receives (`track`, `identify`, `page`, `screen`,
+    /// `group`, `alias`); absent means every type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub types: Option<Vec<String>>,
     /// Its condition on events, as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
@@ -84,18 +90,146 @@ pub struct DestinationInfo {
     /// UNKNOWN) are delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<Condition>,
+    /// Applied to each event in order, before the template.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transforms: Vec<Transform>,
+    /// A Tera template rendering the payload of one event (its context is
+    /// the transformed event); absent means the transformed event as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Where and how events are sent.
+    pub connector: ConnectorSettings,
+    /// Retries and dead-lettering.
+    pub retry: RetryPolicy,
+    /// How events are grouped into one delivery.
+    pub batch: BatchPolicy,
 }
 
 impl DestinationInfo {
-    /// Whether an event (its `event` name and the whole message) is delivered here.
-    pub fn accepts(&self, event_name: Option<&str>, message: &serde_json::Value) -> bool {
-        let listed = match (&self.events, event_name) {
+    /// Whether an event is delivered here, by its `type`, its `event` name
+    /// (a list of events admits only track calls of those names) and its
+    /// filter over the whole message.
+    pub fn accepts(&self, message: &serde_json::Value) -> bool {
+        let ty = message.get("type").and_then(serde_json::Value::as_str);
+        let typed = match (&self.types, ty) {
             (None, _) => true,
-            (Some(list), Some(name)) => list.iter().any(|e| e == name),
+            (Some(list), Some(ty)) => list.iter().any(|t| t == ty),
             (Some(_), None) => false,
         };
-        listed && self.condition.as_ref().is_none_or(|c| c.matches(message))
+        let listed = match &self.events {
+            None => true,
+            Some(list) => {
+                let name = message.get("event").and_then(serde_json::Value::as_str);
+                ty == Some("track") && name.is_some_and(|n| list.iter().any(|e| e == n))
+            }
+        };
+        typed && listed && self.condition.as_ref().is_none_or(|c| c.matches(message))
     }
+}
+
+/// One step reshaping an event for a destination. Paths are dotted
+/// (`properties.revenue`, `traits.email`, `context.ip`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Transform {
+    /// Moves the value at `from` to `to` (replacing what was there); nothing
+    /// happens when `from` is absent.
+    Rename {
+        /// The path read.
+        from: String,
+        /// The path written.
+        to: String,
+    },
+    /// Removes the value at `path`, if present.
+    Drop {
+        /// The path removed.
+        path: String,
+    },
+    /// Replaces the value at `path` by the lowercase hex SHA-256 of its
+    /// normalised text (a string trimmed and lowercased; a number or
+    /// boolean as its JSON text). Absent values and `null` stay as they are.
+    Hash {
+        /// The path hashed.
+        path: String,
+    },
+}
+
+/// Where a secret's value is kept. Never the value itself.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretRef(
+    /// As written: `ssm:/acme/x`, `secretsmanager:acme/x` or `env:NAME`.
+    pub String,
+);
+
+/// A webhook header's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum HeaderSource {
+    /// Written in the file.
+    Value(String),
+    /// Read from a secret store when the connector starts.
+    Secret(SecretRef),
+}
+
+/// The connector and its settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ConnectorSettings {
+    /// HTTP POST of JSON.
+    Webhook {
+        /// Where to POST.
+        url: String,
+        /// Extra headers, in file order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        headers: Vec<(String, HeaderSource)>,
+        /// Per-request timeout in seconds.
+        timeout_secs: u64,
+        /// The HMAC-SHA256 signing secret.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<SecretRef>,
+    },
+    /// Batches as objects in a bucket.
+    S3Export {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix (ends with `/` or is empty).
+        prefix: String,
+        /// `ndjson` (GZIP-compressed) or `parquet`.
+        format: String,
+    },
+    /// A user's Lambda function, invoked with a batch.
+    Lambda {
+        /// Function name or ARN.
+        function: String,
+    },
+}
+
+/// Retries and dead-lettering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts at an event before it goes to the dead-letter queue.
+    pub attempts: u32,
+    /// `true`: doubling delays with full jitter; `false`: a fixed delay.
+    pub exponential: bool,
+    /// The first (exponential) or every (fixed) delay, in milliseconds.
+    pub delay_ms: u64,
+    /// An event older than this (seconds since it was received) is not
+    /// attempted again.
+    pub max_age_secs: u64,
+}
+
+/// How events are grouped into one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchPolicy {
+    /// Most events in one delivery (1: no batching).
+    pub max_events: u32,
+    /// Most payload bytes in one delivery.
+    pub max_bytes: u64,
+    /// Longest the first event of a batch waits for it to fill, in seconds.
+    pub max_wait_secs: u64,
 }
 
 /// A segment, as written.

@@ -516,30 +516,55 @@ fn fuzz_never_panics() {
 }
 
 #[test]
-fn a_destination_accepts_listed_events_its_filter_holds_for() {
-    use uniflow_schemas::bundle::DestinationInfo;
+fn a_destination_accepts_listed_events_of_its_types_its_filter_holds_for() {
+    use uniflow_schemas::bundle::{BatchPolicy, ConnectorSettings, DestinationInfo, RetryPolicy};
     let d = DestinationInfo {
         kind: "webhook".to_owned(),
         events: Some(vec!["Order Completed".to_owned()]),
+        types: None,
         filter: Some("properties.revenue > 100".to_owned()),
         condition: Some(parse("properties.revenue > 100")),
+        transforms: Vec::new(),
+        template: None,
+        connector: ConnectorSettings::Lambda {
+            function: "f".to_owned(),
+        },
+        retry: RetryPolicy {
+            attempts: 3,
+            exponential: true,
+            delay_ms: 1000,
+            max_age_secs: 60,
+        },
+        batch: BatchPolicy {
+            max_events: 1,
+            max_bytes: 1024,
+            max_wait_secs: 0,
+        },
     };
-    let e = event();
-    assert!(d.accepts(Some("Order Completed"), &e));
-    assert!(!d.accepts(Some("Signed Up"), &e));
-    assert!(!d.accepts(None, &e));
-    let low = json!({"event": "Order Completed", "properties": {"revenue": 5}});
-    assert!(!d.accepts(Some("Order Completed"), &low));
+    let order = |revenue: Value| json!({"type": "track", "event": "Order Completed", "properties": {"revenue": revenue}});
+    assert!(d.accepts(&order(json!(500))));
+    assert!(!d.accepts(&order(json!(5))));
     // UNKNOWN (no revenue) does not pass.
+    assert!(!d.accepts(&json!({"type": "track", "event": "Order Completed"})));
+    assert!(
+        !d.accepts(&json!({"type": "track", "event": "Signed Up", "properties": {"revenue": 500}}))
+    );
+    // A list of events admits track calls only.
     assert!(!d.accepts(
-        Some("Order Completed"),
-        &json!({"event": "Order Completed"})
+        &json!({"type": "page", "event": "Order Completed", "properties": {"revenue": 500}})
     ));
     let all = DestinationInfo {
         events: None,
         condition: None,
         filter: None,
-        ..d
+        ..d.clone()
     };
-    assert!(all.accepts(None, &low));
+    assert!(all.accepts(&json!({"type": "identify", "userId": "u1"})));
+    let identifies = DestinationInfo {
+        types: Some(vec!["identify".to_owned()]),
+        ..all
+    };
+    assert!(identifies.accepts(&json!({"type": "identify", "userId": "u1"})));
+    assert!(!identifies.accepts(&order(json!(500))));
+    assert!(!identifies.accepts(&json!({"userId": "u1"})));
 }

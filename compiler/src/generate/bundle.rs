@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 use uniflow_schemas::bundle::{
-    Bundle, DestinationInfo, EventSchema, IdentifierRule, IdentityRules, Policy, ProjectInfo,
-    SegmentInfo, SourceKind, SourcePolicy, TraitSchemas,
+    BatchPolicy, Bundle, ConnectorSettings, DestinationInfo, EventSchema, HeaderSource,
+    IdentifierRule, IdentityRules, Policy, ProjectInfo, RetryPolicy, SecretRef, SegmentInfo,
+    SourceKind, SourcePolicy, TraitSchemas,
 };
 use uniflow_schemas::{BUNDLE_VERSION, PropertyType, Schema};
 
@@ -69,8 +70,27 @@ pub fn bundle(config: &Config, source: &str) -> Bundle {
                         .events
                         .as_ref()
                         .map(|list| list.iter().map(|e| e.value.clone()).collect()),
+                    types: None,
                     filter: d.filter.as_ref().map(|f| f.text.value.clone()),
                     condition: d.filter.as_ref().map(|f| f.condition.clone()),
+                    transforms: Vec::new(),
+                    template: None,
+                    connector: connector(d),
+                    retry: RetryPolicy {
+                        attempts: d.retry.attempts,
+                        exponential: d.retry.backoff == model::Backoff::Exponential,
+                        delay_ms: if d.retry.backoff == model::Backoff::Exponential {
+                            1000
+                        } else {
+                            30_000
+                        },
+                        max_age_secs: d.retry.max_age_secs,
+                    },
+                    batch: BatchPolicy {
+                        max_events: d.batch.max_events,
+                        max_bytes: d.batch.max_bytes,
+                        max_wait_secs: d.batch.max_wait_secs,
+                    },
                 };
                 (d.name.value.clone(), info)
             })
@@ -147,4 +167,40 @@ fn policy(p: ViolationPolicy) -> Policy {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A destination's connector settings; secrets stay references.
+fn connector(d: &model::Destination) -> ConnectorSettings {
+    match &d.kind {
+        model::DestinationKind::Webhook(w) => ConnectorSettings::Webhook {
+            url: w.url.value.clone(),
+            headers: w
+                .headers
+                .iter()
+                .map(|h| {
+                    let value = match &h.value {
+                        model::HeaderValue::Literal(v) => HeaderSource::Value(v.clone()),
+                        model::HeaderValue::Secret(r) => {
+                            HeaderSource::Secret(SecretRef(r.to_string()))
+                        }
+                    };
+                    (h.name.value.clone(), value)
+                })
+                .collect(),
+            timeout_secs: w.timeout_secs,
+            secret: d.secret.as_ref().map(|r| SecretRef(r.to_string())),
+        },
+        model::DestinationKind::S3Export(s) => ConnectorSettings::S3Export {
+            bucket: s.bucket.value.clone(),
+            prefix: s.prefix.clone(),
+            format: match s.format {
+                model::ExportFormat::Ndjson => "ndjson",
+                model::ExportFormat::Parquet => "parquet",
+            }
+            .to_owned(),
+        },
+        model::DestinationKind::Lambda(l) => ConnectorSettings::Lambda {
+            function: l.function.value.clone(),
+        },
+    }
 }
