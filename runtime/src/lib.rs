@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod conformance;
+pub mod connectors;
 pub mod delivery;
 pub mod embedded;
 pub mod ingest;
