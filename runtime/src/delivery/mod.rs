@@ -144,6 +144,87 @@ pub fn after_retryable(
     Next::RetryAfter(wait)
 }
 
+/// The fate of a message after one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    /// Delivered: remove it.
+    Delivered,
+    /// Attempt again after `after`, as `message` (attempts counted, last
+    /// error set).
+    Retry {
+        /// How long it stays invisible.
+        after: Duration,
+        /// The message to keep.
+        message: Message,
+    },
+    /// To the dead-letter queue, as `message`, because of `reason`.
+    DeadLetter {
+        /// Why it will not be attempted again.
+        reason: String,
+        /// The message to keep, with its attempts and last error.
+        message: Message,
+    },
+}
+
+/// Applies the retry policy to one attempt's outcome: the one mapping both
+/// backends use (the module docs state it).
+pub fn fate(
+    policy: &RetryPolicy,
+    message: &Message,
+    outcome: &Outcome,
+    now_ms: i64,
+    jitter: f64,
+) -> Fate {
+    let attempts = message.attempts.saturating_add(1);
+    match outcome {
+        Outcome::Delivered => Fate::Delivered,
+        Outcome::Failed { reason } => Fate::DeadLetter {
+            reason: reason.clone(),
+            message: Message {
+                attempts,
+                last_error: Some(reason.clone()),
+                ..message.clone()
+            },
+        },
+        Outcome::Retry { reason, after } => {
+            let kept = Message {
+                attempts,
+                last_error: Some(reason.clone()),
+                ..message.clone()
+            };
+            match after_retryable(
+                policy,
+                message.received_ms,
+                attempts,
+                *after,
+                now_ms,
+                jitter,
+            ) {
+                Next::RetryAfter(after) => Fate::Retry {
+                    after,
+                    message: kept,
+                },
+                Next::DeadLetter => Fate::DeadLetter {
+                    reason: if attempts >= policy.attempts {
+                        format!("gave up after {attempts} attempts; last error: {reason}")
+                    } else {
+                        format!(
+                            "gave up: the next attempt would be past the maximum age of {}s; last error: {reason}",
+                            policy.max_age_secs
+                        )
+                    },
+                    message: kept,
+                },
+            }
+        }
+    }
+}
+
+/// A uniform random number in `[0, 1)` for backoff jitter.
+pub fn jitter() -> f64 {
+    (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
+}
+
 /// Whether `destination` receives the stored event `event` (JSON); an event
 /// that does not parse is delivered nowhere.
 pub fn routes_to(destination: &DestinationInfo, event: &[u8]) -> bool {

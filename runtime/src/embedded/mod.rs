@@ -6,14 +6,17 @@
 //! DIR/archive/raw/    the raw archive, as Firehose writes it on S3
 //! DIR/archive/violations/  quarantined events and their issues
 //! DIR/profiles.redb   profiles, identities, timelines (DynamoDB on AWS)
+//! DIR/deliveries.redb  delivery queues and dead letters (SQS on AWS)
 //! DIR/state/          checkpoints
 //! DIR/sources.json    each source's write key
 //! ```
 
 pub mod archive;
 pub mod dedupe;
+pub mod deliver;
 pub mod log;
 pub mod profiles;
+pub mod queues;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,6 +61,21 @@ impl DataDir {
     /// The profile store.
     pub fn profiles(&self) -> PathBuf {
         self.root.join("profiles.redb")
+    }
+
+    /// The delivery queues.
+    pub fn deliveries(&self) -> PathBuf {
+        self.root.join("deliveries.redb")
+    }
+
+    /// Secret values for `ssm:` and `secretsmanager:` references.
+    pub fn secrets(&self) -> PathBuf {
+        self.root.join("secrets.json")
+    }
+
+    /// Objects s3-export destinations write (`BUCKET/KEY`).
+    pub fn exports(&self) -> PathBuf {
+        self.root.join("exports")
     }
 
     /// Write keys.
