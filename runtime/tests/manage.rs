@@ -129,7 +129,7 @@ async fn harness(auth: Auth) -> Harness {
     let report = store.process(events).await.unwrap();
     assert_eq!((report.applied, report.merges, report.refusals), (6, 1, 1));
     Harness {
-        router: manage::router(Arc::new(store), Arc::new(bundle), auth),
+        router: manage::router(Arc::new(store), None, Arc::new(bundle), auth),
         _dir: dir,
     }
 }
@@ -858,7 +858,7 @@ impl ProfileStore for Down {
 
 #[tokio::test]
 async fn a_failing_store_answers_503() {
-    let router = manage::router(Arc::new(Down), Arc::new(bundle()), Auth::Trusted);
+    let router = manage::router(Arc::new(Down), None, Arc::new(bundle()), Auth::Trusted);
     for (method, uri) in [
         (Method::GET, "/api/v1/profiles/p"),
         (Method::GET, "/api/v1/profiles/p/events"),
@@ -930,4 +930,187 @@ async fn odd_requests_get_json_answers_not_panics() {
     // The user lookup in the list above worked despite the empty pairs.
     let a = get(&h, "/api/v1/profiles?&&&identifier=user_id:u1&&").await;
     assert_eq!(a.json["id"], p1());
+}
+
+async fn post(router: &Router, uri: &str, body: Value) -> Answer {
+    let response = router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .method(Method::POST)
+                .uri(uri)
+                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    Answer {
+        status,
+        headers,
+        json: serde_json::from_slice(&bytes).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn deliveries_show_metrics_dead_letters_and_take_redrives_and_replays() {
+    use uniflow_runtime::delivery::Message;
+    use uniflow_runtime::embedded::queues::{EmbeddedQueues, Settle};
+
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = bundle();
+    let store =
+        EmbeddedProfiles::open(&dir.path().join("p.redb"), Rules::new(&bundle.identity)).unwrap();
+    let queues = EmbeddedQueues::open(&dir.path().join("q.redb")).unwrap();
+    let message = |id: &str, event: &str| {
+        Message {
+        id: id.to_owned(),
+        received_ms: 0,
+        attempts: 0,
+        last_error: None,
+        event: Bytes::from(
+            json!({"type": "track", "event": event, "messageId": id, "properties": {"order_id": "o1"}})
+                .to_string(),
+        ),
+    }
+    };
+    let letters: Vec<Settle> = ["a", "b", "c"]
+        .iter()
+        .map(|id| Settle::DeadLetter {
+            from: None,
+            reason: "HTTP 400: no".to_owned(),
+            message: Message {
+                attempts: 1,
+                ..message(
+                    id,
+                    if *id == "b" {
+                        "Product Viewed"
+                    } else {
+                        "Order Completed"
+                    },
+                )
+            },
+        })
+        .chain([Settle::Delivered {
+            from: None,
+            received_ms: 0,
+        }])
+        .collect();
+    queues.settle("hook", &letters, None, 40).unwrap();
+    let router = manage::router(
+        Arc::new(store),
+        Some(Arc::new(queues.clone())),
+        Arc::new(bundle),
+        Auth::Bearer(TOKEN.to_owned()),
+    );
+    let h = Harness { router, _dir: dir };
+
+    let m = get(&h, "/api/v1/destinations/hook/metrics").await;
+    assert_eq!(m.status, StatusCode::OK, "{}", m.json);
+    assert_eq!(m.json["delivered"], 1);
+    assert_eq!(m.json["dead_lettered"], 3);
+    assert_eq!(m.json["dlq_depth"], 3);
+    assert_eq!(m.json["latency_ms"]["p50"], 50);
+
+    let page = get(&h, "/api/v1/destinations/hook/dead-letters?limit=2").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.json);
+    let items = page.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["message"]["id"], "a");
+    assert_eq!(items[0]["reason"], "HTTP 400: no");
+    assert_eq!(items[0]["message"]["event"]["event"], "Order Completed");
+    let next = page.json["next"].as_str().unwrap().to_owned();
+    let rest = get(
+        &h,
+        &format!("/api/v1/destinations/hook/dead-letters?after={next}"),
+    )
+    .await;
+    assert_eq!(rest.json["items"][0]["message"]["id"], "c");
+    assert!(rest.json.get("next").is_none());
+
+    let r = post(
+        &h.router,
+        "/api/v1/destinations/hook/dead-letters/redrive",
+        json!({"filter": "event = 'Order Completed'", "max": 1}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json, json!({"moved": 1, "kept": 2}));
+    let due = queues.due("hook", i64::MAX, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].message.id, "a");
+
+    let e = post(
+        &h.router,
+        "/api/v1/destinations/hook/messages",
+        json!({"messages": [serde_json::to_value(message("r1", "Order Completed")).unwrap()]}),
+    )
+    .await;
+    assert_eq!(e.json, json!({"queued": 1}));
+    assert_eq!(queues.due("hook", i64::MAX, 10).unwrap().len(), 2);
+
+    check_error(
+        &h,
+        Method::GET,
+        "/api/v1/destinations/nope/metrics",
+        404,
+        "destination_not_found",
+        "it has: hook",
+    )
+    .await;
+    check_error(
+        &h,
+        Method::GET,
+        "/api/v1/destinations/hook/dead-letters?limit=0",
+        400,
+        "invalid_limit",
+        "1 to 500",
+    )
+    .await;
+    check_error(
+        &h,
+        Method::GET,
+        "/api/v1/destinations/hook/messages",
+        405,
+        "method_not_allowed",
+        "only POST",
+    )
+    .await;
+    let bad = post(
+        &h.router,
+        "/api/v1/destinations/hook/dead-letters/redrive",
+        json!({"filter": "event = "}),
+    )
+    .await;
+    assert_eq!(
+        (bad.status.as_u16(), bad.json["code"].as_str()),
+        (400, Some("invalid_filter"))
+    );
+    let bad = post(
+        &h.router,
+        "/api/v1/destinations/hook/dead-letters/redrive",
+        json!({"count": 1}),
+    )
+    .await;
+    assert_eq!(bad.json["code"], "invalid_body");
+}
+
+#[tokio::test]
+async fn without_queues_the_delivery_routes_say_so() {
+    let h = harness(Auth::Bearer(TOKEN.to_owned())).await;
+    check_error(
+        &h,
+        Method::GET,
+        "/api/v1/destinations/hook/metrics",
+        501,
+        "deliveries_unavailable",
+        "delivery queues",
+    )
+    .await;
 }

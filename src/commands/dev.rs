@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use uniflow_compiler::diagnostic::{self, HumanOptions};
 use uniflow_runtime::backend::{Clock, SystemClock};
 use uniflow_runtime::embedded::profiles::EmbeddedProfiles;
+use uniflow_runtime::embedded::queues::EmbeddedQueues;
 use uniflow_runtime::embedded::{self, ArchivePolicy, Archiver, DataDir, Log, MemoryDedupe};
 use uniflow_runtime::ingest::{Ingest, Limits, RateLimit};
 use uniflow_runtime::profiles::Rules;
@@ -85,6 +86,8 @@ async fn serve(
     let profiles = EmbeddedProfiles::open(&dir.profiles(), Rules::new(&bundle.identity))
         .context("cannot open the profile store")?
         .with_log(log.clone());
+    let queues =
+        EmbeddedQueues::open(&dir.deliveries()).context("cannot open the delivery queues")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let archive_task = tokio::spawn(embedded::run_archiver(
         log.clone(),
@@ -110,7 +113,12 @@ async fn serve(
         SystemClock,
     ));
     let token = dev_api::token(&dir.root);
-    let api = dev_api::router(Arc::new(profiles), Arc::new(bundle.clone()), &token);
+    let api = dev_api::router(
+        Arc::new(profiles),
+        queues.clone(),
+        Arc::new(bundle.clone()),
+        &token,
+    );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{port} (try --port)"))?;

@@ -11,6 +11,7 @@ use anyhow::Context;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use uniflow_runtime::embedded::profiles::EmbeddedProfiles;
+use uniflow_runtime::embedded::queues::EmbeddedQueues;
 use uniflow_runtime::manage::{self, Auth};
 use uniflow_schemas::Bundle;
 
@@ -28,9 +29,20 @@ pub fn dev_file(data: &Path) -> PathBuf {
     data.join("dev.json")
 }
 
-/// The management API over `store`, open to requests carrying `token`.
-pub fn router(store: Arc<EmbeddedProfiles>, bundle: Arc<Bundle>, token: &str) -> Router {
-    manage::router(store, bundle, Auth::Bearer(token.to_owned()))
+/// The management API over `store` and `queues`, open to requests
+/// carrying `token`.
+pub fn router(
+    store: Arc<EmbeddedProfiles>,
+    queues: EmbeddedQueues,
+    bundle: Arc<Bundle>,
+    token: &str,
+) -> Router {
+    manage::router(
+        store,
+        Some(Arc::new(queues)),
+        bundle,
+        Auth::Bearer(token.to_owned()),
+    )
 }
 
 /// The data directory's token: the one in `dev.json` when there is one, so

@@ -392,7 +392,7 @@ async fn the_management_lambda_answers_api_gateway_events_from_dynamodb() {
         .map(|e| suite::enrich(e.as_object().unwrap(), e["messageId"].as_str().unwrap()))
         .collect();
     store.process(batch).await.unwrap();
-    let router = manage::router(Arc::new(store), Arc::new(bundle()), Auth::Trusted);
+    let router = manage::router(Arc::new(store), None, Arc::new(bundle()), Auth::Trusted);
     let text = |r: &aws_lambda_events::apigw::ApiGatewayV2httpResponse| match &r.body {
         Some(Body::Text(t)) => serde_json::from_str::<serde_json::Value>(t).unwrap(),
         other => panic!("a JSON body, not {other:?}"),

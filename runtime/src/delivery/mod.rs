@@ -24,6 +24,8 @@
 //! 3. a dead-lettered message keeps its last error and how many attempts it
 //!    had, and redrive puts it back with its attempts reset.
 
+pub mod admin;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;

@@ -32,7 +32,9 @@ use serde::{Deserialize, Serialize};
 use uniflow_schemas::condition::Condition;
 
 use crate::backend::BackendError;
+use crate::connectors::BoxFuture;
 use crate::delivery::Message;
+use crate::delivery::admin::{DeadLetter, Deliveries, DeliveryMetrics, Latency, Redriven};
 
 /// The log offset each destination has read up to.
 const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
@@ -48,19 +50,6 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// How long rounds may stay unsynced (see the module docs).
 const SYNC_EVERY: Duration = Duration::from_secs(1);
-
-/// A message that will not be attempted again until it is redriven.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// Its place in the dead-letter queue.
-    pub seq: u64,
-    /// When it was dead-lettered (ms since the epoch).
-    pub failed_ms: i64,
-    /// Why: the last error, or that it ran out of attempts or age.
-    pub reason: String,
-    /// The message, with its attempts and last error.
-    pub message: Message,
-}
 
 /// What a destination's deliveries have done since its queue was made.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,16 +137,6 @@ pub enum Settle {
         /// The message with its attempts and last error updated.
         message: Message,
     },
-}
-
-/// What a redrive did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Redriven {
-    /// Messages moved back to the queue.
-    pub moved: u64,
-    /// Dead letters left in place (not matching the filter, or past the
-    /// count).
-    pub kept: u64,
 }
 
 /// The delivery queues on local disk. Cheap to clone.
@@ -335,8 +314,8 @@ impl EmbeddedQueues {
                         counters.dead_lettered += 1;
                         seq += 1;
                         let letter = DeadLetter {
-                            seq,
-                            failed_ms: now_ms,
+                            id: seq.to_string(),
+                            failed_ms: Some(now_ms),
                             reason: reason.clone(),
                             message: message.clone(),
                         };
@@ -386,7 +365,7 @@ impl EmbeddedQueues {
     }
 
     /// The destination's dead letters, oldest first, after sequence
-    /// `after`, at most `limit`.
+    /// `after` (0: from the start), at most `limit`.
     pub fn dead_letters(
         &self,
         destination: &str,
@@ -404,27 +383,6 @@ impl EmbeddedQueues {
                 break;
             }
             out.push(decode("dead letter", entry.map_err(db)?.1.value())?);
-        }
-        Ok(out)
-    }
-
-    /// The dead letters of one event (by `messageId`), oldest first.
-    pub fn dead_letter(
-        &self,
-        destination: &str,
-        message_id: &str,
-    ) -> Result<Vec<DeadLetter>, BackendError> {
-        let txn = self.db.begin_read().map_err(db)?;
-        let dead = txn.open_table(DEAD).map_err(db)?;
-        let mut out = Vec::new();
-        for entry in dead
-            .range((destination, 0)..=(destination, u64::MAX))
-            .map_err(db)?
-        {
-            let letter: DeadLetter = decode("dead letter", entry.map_err(db)?.1.value())?;
-            if letter.message.id == message_id {
-                out.push(letter);
-            }
         }
         Ok(out)
     }
@@ -522,6 +480,23 @@ impl EmbeddedQueues {
         txn.open_table(PENDING).map_err(db)?.len().map_err(db)
     }
 
+    /// The destination's metrics.
+    pub fn metrics(&self, destination: &str) -> Result<DeliveryMetrics, BackendError> {
+        let (counters, queued, dlq_depth) = self.stats(destination)?;
+        Ok(DeliveryMetrics {
+            delivered: counters.delivered,
+            retried: counters.retried,
+            dead_lettered: counters.dead_lettered,
+            queued,
+            dlq_depth,
+            latency_ms: Latency {
+                p50: counters.latency_percentile(0.5),
+                p90: counters.latency_percentile(0.9),
+                p99: counters.latency_percentile(0.99),
+            },
+        })
+    }
+
     /// Makes every commit so far durable.
     pub fn sync(&self) -> Result<(), BackendError> {
         let mut txn = self.db.begin_write().map_err(db)?;
@@ -532,6 +507,73 @@ impl EmbeddedQueues {
         }
         Ok(())
     }
+}
+
+/// Runs a store call off the async threads.
+fn off_thread<'a, T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BackendError> + Send + 'static,
+) -> BoxFuture<'a, Result<T, BackendError>> {
+    Box::pin(async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| BackendError(format!("delivery queues: {e}")))?
+    })
+}
+
+impl Deliveries for EmbeddedQueues {
+    fn metrics<'a>(
+        &'a self,
+        destination: &'a str,
+    ) -> BoxFuture<'a, Result<DeliveryMetrics, BackendError>> {
+        let (q, d) = (self.clone(), destination.to_owned());
+        off_thread(move || q.metrics(&d))
+    }
+
+    fn dead_letters<'a>(
+        &'a self,
+        destination: &'a str,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, BackendError>> {
+        let (q, d) = (self.clone(), destination.to_owned());
+        let after = match after.map(str::parse::<u64>) {
+            None => 0,
+            Some(Ok(n)) => n,
+            Some(Err(_)) => {
+                let bad = after.unwrap_or_default().to_owned();
+                return Box::pin(async move {
+                    Err(BackendError(format!(
+                        "`{bad}` is not a dead letter of the embedded queue (they are numbered)"
+                    )))
+                });
+            }
+        };
+        off_thread(move || q.dead_letters(&d, after, limit))
+    }
+
+    fn redrive<'a>(
+        &'a self,
+        destination: &'a str,
+        max: Option<u64>,
+        filter: Option<&'a Condition>,
+    ) -> BoxFuture<'a, Result<Redriven, BackendError>> {
+        let (q, d, f) = (self.clone(), destination.to_owned(), filter.cloned());
+        off_thread(move || q.redrive(&d, max, f.as_ref(), now_ms()))
+    }
+
+    fn enqueue<'a>(
+        &'a self,
+        destination: &'a str,
+        messages: Vec<Message>,
+    ) -> BoxFuture<'a, Result<usize, BackendError>> {
+        let (q, d) = (self.clone(), destination.to_owned());
+        off_thread(move || q.enqueue(&d, &messages, now_ms()))
+    }
+}
+
+fn now_ms() -> i64 {
+    use crate::backend::{Clock, SystemClock};
+    SystemClock.now_ms()
 }
 
 #[cfg(test)]
@@ -616,7 +658,7 @@ mod tests {
         let letters = q.dead_letters("d", 0, 10).unwrap();
         assert_eq!(letters.len(), 1);
         assert_eq!(letters[0].reason, "HTTP 400: bad");
-        assert_eq!(q.dead_letter("d", "bad").unwrap().len(), 1);
+        assert_eq!(letters[0].message.id, "bad");
         let filter = Condition::parse("event = 'Other'").unwrap();
         assert_eq!(
             q.redrive("d", None, Some(&filter), 3_000).unwrap(),

@@ -14,6 +14,7 @@
 //! catch-all route), so it merges with a router that has one.
 
 mod catalog;
+mod deliveries;
 mod profiles;
 
 use std::collections::BTreeMap;
@@ -24,13 +25,14 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uniflow_schemas::Bundle;
 
 use crate::backend::BackendError;
+use crate::delivery::admin::Deliveries;
 use crate::profiles::{ProfileStore, Rules};
 
 /// Who may call the API.
@@ -58,17 +60,25 @@ struct Api<S> {
     store: Arc<S>,
     bundle: Arc<Bundle>,
     rules: Rules,
+    deliveries: Option<Arc<dyn Deliveries>>,
 }
 
 type Shared<S> = State<Arc<Api<S>>>;
 
-/// The management API over `store`, describing `bundle`'s project.
-pub fn router<S: ProfileStore>(store: Arc<S>, bundle: Arc<Bundle>, auth: Auth) -> Router {
+/// The management API over `store` and (when given) the delivery queues,
+/// describing `bundle`'s project.
+pub fn router<S: ProfileStore>(
+    store: Arc<S>,
+    deliveries: Option<Arc<dyn Deliveries>>,
+    bundle: Arc<Bundle>,
+    auth: Auth,
+) -> Router {
     let rules = Rules::new(&bundle.identity);
     let api = Arc::new(Api {
         store,
         bundle,
         rules,
+        deliveries,
     });
     Router::new()
         .route("/api/v1/profiles", get(profiles::lookup::<S>))
@@ -87,6 +97,22 @@ pub fn router<S: ProfileStore>(store: Arc<S>, bundle: Arc<Bundle>, auth: Auth) -
         .route("/api/v1/events", get(catalog::events::<S>))
         .route("/api/v1/events/{name}", get(catalog::event::<S>))
         .route("/api/v1/destinations", get(catalog::destinations::<S>))
+        .route(
+            "/api/v1/destinations/{name}/metrics",
+            get(deliveries::metrics::<S>),
+        )
+        .route(
+            "/api/v1/destinations/{name}/dead-letters",
+            get(deliveries::dead_letters::<S>),
+        )
+        .route(
+            "/api/v1/destinations/{name}/dead-letters/redrive",
+            post(deliveries::redrive::<S>),
+        )
+        .route(
+            "/api/v1/destinations/{name}/messages",
+            post(deliveries::enqueue::<S>),
+        )
         .route("/api/v1/segments", get(catalog::segments::<S>))
         .route("/api/v1/identity", get(catalog::identity::<S>))
         .route("/api/v1", any(not_found))
@@ -100,11 +126,13 @@ pub fn router<S: ProfileStore>(store: Arc<S>, bundle: Arc<Bundle>, auth: Auth) -
 /// A failed request, answered as `{"code": ..., "message": ...}`.
 ///
 /// Codes: `unauthorized` (401); `not_found`, `profile_not_found`,
-/// `account_not_found`, `event_not_found` (404); `method_not_allowed` (405);
+/// `account_not_found`, `event_not_found`, `destination_not_found` (404); `method_not_allowed` (405);
 /// `missing_identifier`, `invalid_identifier`, `unknown_identifier_type`,
 /// `blocked_identifier`, `invalid_limit`, `invalid_cursor`,
 /// `unknown_parameter`, `invalid_query`, `invalid_path` (400);
-/// `store_unavailable` (503, retry).
+/// `invalid_body`, `invalid_filter`, `not_subscribed`, `too_many_messages`
+/// (400); `destination_not_found` (404); `deliveries_unavailable` (501);
+/// `store_unavailable`, `queue_unavailable` (503, retry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     /// The HTTP status.
@@ -200,12 +228,22 @@ async fn not_found(request: Request) -> ApiError {
 }
 
 async fn method_not_allowed(request: Request) -> ApiError {
-    // Only `/api/v1/profiles/{id}` answers DELETE as well.
+    // Only `/api/v1/profiles/{id}` answers DELETE as well, and two
+    // delivery routes answer POST only.
     let segments: Vec<&str> = request.uri().path().split('/').collect();
-    let allowed = if matches!(segments.as_slice(), ["", "api", "v1", "profiles", _]) {
-        "GET and DELETE"
-    } else {
-        "only GET"
+    let allowed = match segments.as_slice() {
+        ["", "api", "v1", "profiles", _] => "GET and DELETE",
+        [
+            "",
+            "api",
+            "v1",
+            "destinations",
+            _,
+            "dead-letters",
+            "redrive",
+        ]
+        | ["", "api", "v1", "destinations", _, "messages"] => "only POST",
+        _ => "only GET",
     };
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,

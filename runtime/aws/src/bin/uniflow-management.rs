@@ -23,7 +23,7 @@ async fn main() -> Result<(), Error> {
     );
     // API Gateway's JWT authorizer has checked the caller before the event
     // reaches this function; the function is not reachable otherwise.
-    let router = manage::router(Arc::new(store), Arc::new(bundle), Auth::Trusted);
+    let router = manage::router(Arc::new(store), None, Arc::new(bundle), Auth::Trusted);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
             let router = router.clone();
