@@ -539,6 +539,9 @@ pub struct Destination {
     pub transforms: Vec<TransformDecl>,
     /// The payload template (webhook and lambda destinations), applied last.
     pub template: Option<TemplateDecl>,
+    /// Values marked `pii` it may receive in clear (`allow-pii`): no
+    /// `pii-unhashed` warning for them.
+    pub allow_pii: Vec<Spanned<String>>,
     /// Retry policy.
     pub retry: Retry,
     /// Batching.

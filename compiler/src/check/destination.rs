@@ -15,8 +15,9 @@
 //! a field a `drop` or `rename` removed is an error.
 //!
 //! `pii-unhashed` (a warning): a webhook or lambda destination sends a value
-//! marked `pii` (or inside an object marked `pii`) that is neither hashed nor
-//! dropped. With a template, only what the template reads is sent.
+//! marked `pii` (or a field of an object marked `pii`) that is neither hashed
+//! nor dropped, nor listed in `allow-pii`. With a template, only what the
+//! template reads is sent. `allow-pii` paths are checked like transforms.
 //!
 //! ## Why
 //! A transform on a misspelt path does nothing at run time: the value it
@@ -94,6 +95,9 @@ pub(super) fn check(config: &Config, d: &Destination, out: &mut Vec<Diagnostic>)
                 }
             }
         }
+    }
+    for p in &d.allow_pii {
+        cx.field(p, "`allow-pii`", p.span, out);
     }
     if let Some(template) = &d.template {
         for read in &template.reads {
@@ -274,8 +278,10 @@ impl<'a> Cx<'a> {
                 _ => {}
             }
         }
-        let source = Spanned::new(path, read.span);
-        self.field(&source, "the template", read.span, out);
+        // A renamed field was checked where `rename` reads it.
+        if path == read.value {
+            self.field(read, "the template", read.span, out);
+        }
     }
 
     /// `pii-unhashed`: values marked `pii` a webhook or lambda sends in clear.
@@ -283,9 +289,9 @@ impl<'a> Cx<'a> {
         if matches!(self.d.kind, DestinationKind::S3Export(_)) {
             return;
         }
-        let mut leaves: Vec<(String, Span)> = Vec::new();
+        let mut groups: Vec<PiiGroup> = Vec::new();
         for e in &self.events {
-            pii_leaves(&e.properties, "properties", false, &mut leaves);
+            pii_groups(&e.properties, "properties", &mut groups);
         }
         for (ty, scope) in [
             (MessageType::Identify, TraitScope::User),
@@ -304,38 +310,46 @@ impl<'a> Cx<'a> {
                     .collect(),
                 unknown_keys: Default::default(),
             };
-            pii_leaves(&traits, "traits", false, &mut leaves);
+            pii_groups(&traits, "traits", &mut groups);
         }
-        let mut sent: Vec<(String, Span)> = Vec::new();
-        for (path, span) in leaves {
-            if sent.iter().any(|(p, _)| *p == path) || !self.sends_in_clear(&path) {
-                continue;
+        let mut sent: Vec<&str> = Vec::new();
+        for g in &groups {
+            let allowed = self.d.allow_pii.iter().any(|a| covers(&a.value, &g.path));
+            if !allowed
+                && !sent.contains(&g.path.as_str())
+                && g.leaves.iter().any(|l| self.sends_in_clear(l))
+            {
+                sent.push(&g.path);
             }
-            sent.push((path, span));
         }
-        if sent.is_empty() {
+        let Some(first) = sent.first() else {
             return;
-        }
-        let names: Vec<&str> = sent.iter().map(|(p, _)| p.as_str()).collect();
-        let mut diag = Diagnostic::new(
-            Code::PiiUnhashed,
-            self.d.name.span,
-            format!(
-                "{} ({}) sends personal data in clear: {}",
-                self.who(),
-                self.d.kind.keyword(),
-                suggest::list(&names)
+        };
+        let list = match sent.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!(
+                "{} and `{last}`",
+                rest.iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-            "sends pii in clear",
-        )
-        .help(format!(
-            "hash what the destination only matches on (`hash \"{}\"`) and drop what it does not need (`drop \"...\"`)",
-            names[0]
-        ));
-        for (path, span) in &sent {
-            diag = diag.with_label(*span, format!("`{path}` is pii"));
-        }
-        out.push(diag);
+            _ => format!("`{first}`"),
+        };
+        out.push(
+            Diagnostic::new(
+                Code::PiiUnhashed,
+                self.d.name.span,
+                format!(
+                    "{} ({}) sends personal data in clear: {list}",
+                    self.who(),
+                    self.d.kind.keyword(),
+                ),
+                "sends pii in clear",
+            )
+            .help(format!(
+                "hash what the destination only matches on (`hash \"{first}\"`), drop what it does not need (`drop \"{first}\"`), or, when it needs the value itself, say so: `allow-pii \"{first}\"`"
+            )),
+        );
     }
 
     /// Whether the value at `path` leaves for the destination unhashed.
@@ -362,16 +376,36 @@ impl<'a> Cx<'a> {
     }
 }
 
-/// The paths of the values marked `pii` in `object` (or inside a `pii`
-/// object): fields of objects are followed, arrays count as one value.
-fn pii_leaves(object: &ObjectDecl, prefix: &str, inherited: bool, out: &mut Vec<(String, Span)>) {
+/// A value marked `pii` as the warning names it, and the values it is made of.
+struct PiiGroup {
+    /// A property marked `pii` (`properties.shipping_address`).
+    path: String,
+    /// The paths inside it that are sent (itself, or its fields' paths).
+    leaves: Vec<String>,
+}
+
+/// The values marked `pii` in `object`: fields of objects are followed (an
+/// object marked `pii` is one group of all its fields), an array is one value.
+fn pii_groups(object: &ObjectDecl, prefix: &str, out: &mut Vec<PiiGroup>) {
     for p in &object.properties {
         let path = format!("{prefix}.{}", p.name.value);
-        let pii = inherited || p.schema.pii || p.schema.items.as_ref().is_some_and(|i| i.pii);
-        if !p.schema.object.properties.is_empty() {
-            pii_leaves(&p.schema.object, &path, pii, out);
-        } else if pii {
-            out.push((path, p.name.span));
+        let pii = p.schema.pii || p.schema.items.as_ref().is_some_and(|i| i.pii);
+        if pii {
+            let mut leaves = Vec::new();
+            all_leaves(&p.schema.object, &path, &mut leaves);
+            out.push(PiiGroup { path, leaves });
+        } else {
+            pii_groups(&p.schema.object, &path, out);
         }
+    }
+}
+
+/// Every field path inside an object (the path itself when it has none).
+fn all_leaves(object: &ObjectDecl, path: &str, out: &mut Vec<String>) {
+    if object.properties.is_empty() {
+        out.push(path.to_owned());
+    }
+    for p in &object.properties {
+        all_leaves(&p.schema.object, &format!("{path}.{}", p.name.value), out);
     }
 }

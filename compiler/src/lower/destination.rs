@@ -25,8 +25,24 @@ const SHAPE: Shape = Shape {
 };
 
 const SETTINGS: &[&str] = &[
-    "url", "header", "timeout", "secret", "bucket", "prefix", "format", "function", "events",
-    "types", "filter", "rename", "drop", "hash", "template", "retry", "batch",
+    "url",
+    "header",
+    "timeout",
+    "secret",
+    "bucket",
+    "prefix",
+    "format",
+    "function",
+    "events",
+    "types",
+    "filter",
+    "rename",
+    "drop",
+    "hash",
+    "template",
+    "allow-pii",
+    "retry",
+    "batch",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -90,6 +106,16 @@ const HASH: Shape = Shape {
     props: &[],
     children: false,
     example: "hash \"traits.email\" \"properties.phone\"",
+};
+
+const ALLOW_PII: Shape = Shape {
+    name: "allow-pii",
+    args: &["a path"],
+    required_args: 1,
+    variadic: true,
+    props: &[],
+    children: false,
+    example: "allow-pii \"properties.email\"",
 };
 
 const SECRET: Shape = Shape {
@@ -197,7 +223,7 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
     let mut headers = Vec::new();
     let mut events: Option<Vec<Spanned<String>>> = None;
     let mut types: Option<Vec<Spanned<MessageType>>> = None;
-    let (mut transforms, mut template) = (Vec::new(), None);
+    let (mut transforms, mut template, mut allow_pii) = (Vec::new(), None, Vec::new());
     let (mut filter, mut retry, mut batch) = (None, Retry::default(), Batch::default());
     for child in children(node) {
         let setting = child.name().value();
@@ -367,6 +393,17 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
                     }
                 }
             }
+            "allow-pii" => {
+                let e = cx.entries(child, &ALLOW_PII);
+                for entry in &e.args {
+                    if let Some(p) = cx
+                        .nonempty_string(Some(*entry), "a path")
+                        .filter(|p| event_path(cx, p, false, "allow-pii"))
+                    {
+                        allow_pii.push(p);
+                    }
+                }
+            }
             "template" => {
                 if cx.once(&mut seen.template, child, "destination") {
                     let e = cx.setting(
@@ -377,8 +414,8 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
                         ),
                     );
                     if let Some(text) = cx.string(e, "the template") {
-                        let origin = e.and_then(|e| text_origin(e, &text));
-                        template = template::compile(text, origin, &mut cx.diags);
+                        let lines = e.and_then(|e| text_lines(e, &text)).unwrap_or_default();
+                        template = template::compile(text, &lines, &mut cx.diags);
                     }
                 }
             }
@@ -549,6 +586,7 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
         filter,
         transforms,
         template,
+        allow_pii,
         retry,
         batch,
         secret,
@@ -633,6 +671,50 @@ fn text_origin(entry: &KdlEntry, text: &Spanned<String>) -> Option<usize> {
         && (hashes > 0 || !inner.contains('\\'));
     let end = text.span.end;
     (quoted && text.span.len() >= repr.len()).then(|| end - repr.len() + hashes + 1)
+}
+
+/// Where each line of a string's value starts in the file, as pairs
+/// `(offset in the value, offset in the file)`, when the value maps byte for
+/// byte onto the file line by line: a single-line string without escapes, or
+/// a multi-line string (`"""` or `#"""`) whose lines lose only their common
+/// indentation.
+fn text_lines(entry: &KdlEntry, text: &Spanned<String>) -> Option<Vec<(usize, usize)>> {
+    if let Some(origin) = text_origin(entry, text) {
+        return Some(vec![(0, origin)]);
+    }
+    let repr = &entry.format()?.value_repr;
+    let hashes = repr.bytes().take_while(|&b| b == b'#').count();
+    let body = repr
+        .get(hashes..repr.len().checked_sub(hashes)?)?
+        .strip_prefix("\"\"\"")?
+        .strip_suffix("\"\"\"")?;
+    if hashes == 0 && body.contains('\\') {
+        return None;
+    }
+    let body_start = text.span.end.checked_sub(repr.len())? + hashes + 3;
+    let (first, rest) = body.split_once('\n')?;
+    if !first.trim().is_empty() {
+        return None;
+    }
+    let mut lines: Vec<&str> = rest.split('\n').collect();
+    let indent = lines.pop()?;
+    if !indent.chars().all(char::is_whitespace) {
+        return None;
+    }
+    let mut file = body_start + first.len() + 1;
+    let (mut value, mut map) = (String::new(), Vec::new());
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            value.push('\n');
+        }
+        let content = line.strip_prefix(indent).unwrap_or(line.trim_start());
+        if !content.trim().is_empty() {
+            map.push((value.len(), file + line.len() - content.len()));
+            value.push_str(content);
+        }
+        file += line.len() + 1;
+    }
+    (value == text.value).then_some(map)
 }
 
 pub(super) fn nonempty_condition(

@@ -95,17 +95,20 @@ const FUNCTIONS: &[&str] = &["range", "throw"];
 /// Names Tera itself puts in scope.
 const TERA_NAMES: &[&str] = &["loop", "__tera_context"];
 
-/// Compiles a template, reporting every problem; `origin` is the file offset
-/// of the text's first byte when the string maps byte for byte onto it.
+/// Compiles a template, reporting every problem. `lines` maps the text onto
+/// the file: `(offset in the text, offset in the file)` where each line
+/// starts (empty when the string does not map byte for byte).
 pub(super) fn compile(
     text: Spanned<String>,
-    origin: Option<usize>,
+    lines: &[(usize, usize)],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<TemplateDecl> {
-    let at = |range: std::ops::Range<usize>| match origin {
-        Some(o) => Span::new(o + range.start, o + range.end),
-        None => text.span,
-    };
+    let whole = text.span;
+    let at =
+        |range: std::ops::Range<usize>| match lines.iter().rev().find(|(v, _)| *v <= range.start) {
+            Some((v, f)) => Span::new(f + range.start - v, f + range.end - v),
+            None => whole,
+        };
     let template = match tera::Template::new("template", None, &text.value) {
         Ok(t) => t,
         Err(e) => {
@@ -113,7 +116,7 @@ pub(super) fn compile(
             diags.push(
                 Diagnostic::new(
                     Code::InvalidTemplate,
-                    at(range),
+                    range.map_or(whole, at),
                     format!("the template does not compile: {why}"),
                     "here",
                 )
@@ -129,16 +132,17 @@ pub(super) fn compile(
         reads: Vec::new(),
         seen: BTreeSet::new(),
         locals: TERA_NAMES.iter().map(|n| (*n).to_owned()).collect(),
-        ok: true,
+        whole,
     };
     walker.nodes(&template.ast);
-    let (reads, ok) = (walker.reads, walker.ok);
-    ok.then_some(TemplateDecl { text, reads })
+    // Reported problems make the file fail; the reads are still checked.
+    let reads = walker.reads;
+    Some(TemplateDecl { text, reads })
 }
 
 /// The byte range and the reason of a Tera parse error, from Tera's message
 /// (` --> LINE:COLUMN` and `= expected ...`).
-fn syntax_error(text: &str, message: &str) -> (std::ops::Range<usize>, String) {
+fn syntax_error(text: &str, message: &str) -> (Option<std::ops::Range<usize>>, String) {
     let position = message.lines().find_map(|l| {
         let (line, column) = l.trim().strip_prefix("--> ")?.split_once(':')?;
         Some((
@@ -152,26 +156,24 @@ fn syntax_error(text: &str, message: &str) -> (std::ops::Range<usize>, String) {
         .unwrap_or_else(|| message.lines().next().unwrap_or(message))
         .trim()
         .to_owned();
-    let range = position
-        .and_then(|(line, column)| {
-            let start: usize = text
-                .split_inclusive('\n')
-                .take(line.checked_sub(1)?)
-                .map(str::len)
-                .sum();
-            let line_text = text[start..].split('\n').next().unwrap_or("");
-            let offset = line_text
-                .char_indices()
-                .nth(column.checked_sub(1)?)
-                .map_or(line_text.len(), |(i, _)| i);
-            let start = start + offset;
-            let end = text[start..]
-                .chars()
-                .next()
-                .map_or(start, |c| start + c.len_utf8());
-            Some(start..end)
-        })
-        .unwrap_or(0..text.len());
+    let range = position.and_then(|(line, column)| {
+        let start: usize = text
+            .split_inclusive('\n')
+            .take(line.checked_sub(1)?)
+            .map(str::len)
+            .sum();
+        let line_text = text[start..].split('\n').next().unwrap_or("");
+        let offset = line_text
+            .char_indices()
+            .nth(column.checked_sub(1)?)
+            .map_or(line_text.len(), |(i, _)| i);
+        let start = start + offset;
+        let end = text[start..]
+            .chars()
+            .next()
+            .map_or(start, |c| start + c.len_utf8());
+        Some(start..end)
+    });
     (range, why)
 }
 
@@ -183,7 +185,8 @@ struct Walker<'a, 'd> {
     seen: BTreeSet<String>,
     /// Names bound by `for`, `set` and macro arguments: not event fields.
     locals: BTreeSet<String>,
-    ok: bool,
+    /// The whole string.
+    whole: Span,
 }
 
 impl Walker<'_, '_> {
@@ -203,7 +206,7 @@ impl Walker<'_, '_> {
         }
         match self.text.find(needle) {
             Some(i) => (self.at)(i..i + needle.len()),
-            None => (self.at)(0..self.text.len()),
+            None => self.whole,
         }
     }
 
@@ -211,7 +214,6 @@ impl Walker<'_, '_> {
         let span = self.find(needle);
         self.diags
             .push(Diagnostic::new(Code::InvalidTemplate, span, message, label).help(help));
-        self.ok = false;
     }
 
     fn nodes(&mut self, nodes: &[Node]) {
@@ -405,8 +407,8 @@ mod tests {
     fn compile_str(text: &str) -> (Option<TemplateDecl>, Vec<Diagnostic>) {
         let mut diags = Vec::new();
         let t = compile(
-            Spanned::new(text.to_owned(), Span::new(100, 100 + text.len())),
-            Some(100),
+            Spanned::new(text.to_owned(), Span::new(99, 101 + text.len())),
+            &[(0, 100)],
             &mut diags,
         );
         (t, diags)
