@@ -2,6 +2,8 @@
 //! warnings for likely mistakes. Runs after lowering, on the whole model.
 
 mod condition;
+mod destination;
+mod paths;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::Config;
@@ -32,16 +34,13 @@ pub(crate) fn check(config: &Config) -> Vec<Diagnostic> {
     }
     for d in &config.destinations {
         if let Some(filter) = &d.filter {
-            let events = match &d.events {
-                None => config.events.iter().collect(),
-                Some(list) => list.iter().filter_map(|e| config.event(&e.value)).collect(),
-            };
             let scope = condition::Scope {
                 who: format!("destination `{}`", d.name.value),
-                events,
+                events: destination::received_events(config, d),
             };
             condition::check(config, filter, &scope, &mut out);
         }
+        destination::check(config, d, &mut out);
     }
     for s in &config.segments {
         if let Some(where_) = &s.where_ {

@@ -106,6 +106,9 @@ codes! {
     EmptyCondition = "empty-condition",
     /// A `filter` or `where` condition that does not parse.
     InvalidCondition = "invalid-condition",
+    /// A destination `template` that Tera cannot compile, or that uses what a
+    /// payload template may not (another template, an unknown filter, `get_env`).
+    InvalidTemplate = "invalid-template",
     /// A condition reads `properties.X` that no event it applies to declares.
     UnknownEventProperty = "unknown-event-property",
     /// A condition compares a field with a value of another type.
@@ -127,6 +130,9 @@ codes! {
     /// A destination name whose AWS resource names would clash with another's
     /// or exceed an AWS limit.
     ResourceName = "resource-name",
+    /// A webhook or lambda destination sends a value marked `pii` in clear:
+    /// neither hashed nor dropped.
+    PiiUnhashed = "pii-unhashed",
 }
 
 impl Code {
@@ -137,7 +143,8 @@ impl Code {
             | Code::NoAllowedOrigins
             | Code::IgnoredSetting
             | Code::EmptyStrictObject
-            | Code::UnknownEnumValue => Severity::Warning,
+            | Code::UnknownEnumValue
+            | Code::PiiUnhashed => Severity::Warning,
             _ => Severity::Error,
         }
     }

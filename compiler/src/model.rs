@@ -402,15 +402,29 @@ pub enum Backoff {
     Fixed,
 }
 
-/// `retry attempts=... backoff=... max-age=...`.
+/// `retry attempts=... backoff=... delay=... max-age=...`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry {
     /// Total delivery attempts before the dead-letter queue. Default 10.
     pub attempts: u32,
     /// The backoff shape. Default exponential.
     pub backoff: Backoff,
+    /// The first (exponential) or every (fixed) delay in milliseconds, when
+    /// written; see [`Retry::delay_ms`] for the default.
+    pub delay_ms: Option<u64>,
     /// Give up on a message older than this, in seconds. Default 24h.
     pub max_age_secs: u64,
+}
+
+impl Retry {
+    /// The first (exponential) or every (fixed) delay in milliseconds:
+    /// as written, else 1s for exponential and 30s for fixed backoff.
+    pub fn delay_ms(&self) -> u64 {
+        self.delay_ms.unwrap_or(match self.backoff {
+            Backoff::Exponential => 1000,
+            Backoff::Fixed => 30_000,
+        })
+    }
 }
 
 impl Default for Retry {
@@ -418,9 +432,73 @@ impl Default for Retry {
         Retry {
             attempts: 10,
             backoff: Backoff::Exponential,
+            delay_ms: None,
             max_age_secs: 24 * 3600,
         }
     }
+}
+
+/// A Segment message type, as named in `types`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MessageType {
+    /// `track`: a named event with `properties`.
+    Track,
+    /// `identify`: a user's `traits`.
+    Identify,
+    /// `page`: a web page view.
+    Page,
+    /// `screen`: a mobile screen view.
+    Screen,
+    /// `group`: an account's `traits`.
+    Group,
+    /// `alias`: one identity joined to another.
+    Alias,
+}
+
+impl MessageType {
+    /// Every type, in the order the language reference lists them.
+    pub const ALL: &'static [(&'static str, MessageType)] = &[
+        ("track", MessageType::Track),
+        ("identify", MessageType::Identify),
+        ("page", MessageType::Page),
+        ("screen", MessageType::Screen),
+        ("group", MessageType::Group),
+        ("alias", MessageType::Alias),
+    ];
+
+    /// The `type` field's value (`track`).
+    pub fn keyword(self) -> &'static str {
+        MessageType::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map_or("", |(k, _)| k)
+    }
+}
+
+/// One step reshaping events for a destination, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransformDecl {
+    /// `rename "FROM" to="TO"`.
+    Rename {
+        /// The path read.
+        from: Spanned<String>,
+        /// The path written.
+        to: Spanned<String>,
+    },
+    /// One path of `drop "PATH" ...`.
+    Drop(Spanned<String>),
+    /// One path of `hash "PATH" ...`.
+    Hash(Spanned<String>),
+}
+
+/// `template #"..."#`: a Tera template rendering one event's payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateDecl {
+    /// The template text and the span of its string.
+    pub text: Spanned<String>,
+    /// The event fields it reads (`properties.revenue`, `userId`), each
+    /// once, at its first place in the file.
+    pub reads: Vec<Spanned<String>>,
 }
 
 /// `batch max-events=... max-bytes=... max-wait=...`.
@@ -453,8 +531,17 @@ pub struct Destination {
     pub kind: DestinationKind,
     /// Events it receives; `None` means every event.
     pub events: Option<Vec<Spanned<String>>>,
+    /// Message types it receives, without repeats; `None` means every type.
+    pub types: Option<Vec<Spanned<MessageType>>>,
     /// A condition on the event: only events it holds for are delivered.
     pub filter: Option<ConditionDecl>,
+    /// Reshaping of each event, in file order (after the filter).
+    pub transforms: Vec<TransformDecl>,
+    /// The payload template (webhook and lambda destinations), applied last.
+    pub template: Option<TemplateDecl>,
+    /// Values marked `pii` it may receive in clear (`allow-pii`): no
+    /// `pii-unhashed` warning for them.
+    pub allow_pii: Vec<Spanned<String>>,
     /// Retry policy.
     pub retry: Retry,
     /// Batching.
@@ -466,8 +553,21 @@ pub struct Destination {
 }
 
 impl Destination {
-    /// Whether it receives the named event.
+    /// Whether it receives messages of this type.
+    pub fn receives_type(&self, ty: MessageType) -> bool {
+        let typed = self
+            .types
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|t| t.value == ty));
+        // A list of events admits only track calls.
+        typed && (self.events.is_none() || ty == MessageType::Track)
+    }
+
+    /// Whether it receives the named track event.
     pub fn receives(&self, event: &str) -> bool {
+        if !self.receives_type(MessageType::Track) {
+            return false;
+        }
         match &self.events {
             None => true,
             Some(list) => list.iter().any(|e| e.value == event),

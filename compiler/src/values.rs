@@ -44,10 +44,25 @@ pub const REGIONS: &[&str] = &[
 
 /// Parses `30s`, `15m`, `24h`, `7d`, `2w` or a sequence like `1h30m` into seconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
+    parse(text, false).map(|ms| ms / 1000)
+}
+
+/// Parses a duration that may also use `ms` (`500ms`, `1s500ms`) into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    parse(text, true)
+}
+
+/// A duration in milliseconds; `ms` is a unit only when `millis` allows it.
+fn parse(text: &str, millis: bool) -> Result<u64, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("it is empty".to_owned());
     }
+    let units = if millis {
+        "ms, s, m, h, d or w"
+    } else {
+        "s, m, h, d or w"
+    };
     let mut total: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
@@ -65,17 +80,19 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
-        let scale = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            "w" => 604_800,
+        let scale: u64 = match unit {
+            "ms" if millis => 1,
+            "ms" => return Err("milliseconds are not allowed here; use whole seconds".to_owned()),
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
             "" => return Err("the number has no unit".to_owned()),
             u if u.trim() != u || u.contains(' ') => {
                 return Err("write the number and its unit together, without spaces".to_owned());
             }
-            other => return Err(format!("`{other}` is not a unit (use s, m, h, d or w)")),
+            other => return Err(format!("`{other}` is not a unit (use {units})")),
         };
         rest = &rest[unit_len..];
         total = n
@@ -84,6 +101,15 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             .ok_or_else(|| "it is too long".to_owned())?;
     }
     Ok(total)
+}
+
+/// Formats milliseconds the way a user would write them (`1500` -> `1500ms`).
+pub fn format_duration_ms(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format_duration(ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
 }
 
 /// Formats seconds the way a user would write them (`86400` -> `1d`).
@@ -215,6 +241,53 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The top-level string fields of a Segment message a transform or a
+/// template may name.
+pub const EVENT_FIELDS: &[&str] = &[
+    "userId",
+    "anonymousId",
+    "groupId",
+    "previousId",
+    "event",
+    "type",
+    "name",
+    "category",
+    "messageId",
+    "timestamp",
+    "sentAt",
+    "receivedAt",
+    "originalTimestamp",
+];
+
+/// The top-level objects of a Segment message.
+pub const EVENT_OBJECTS: &[&str] = &["properties", "traits", "context"];
+
+/// Checks the path of a transform: a field of `properties`, `traits` or
+/// `context` (`properties.revenue`, `context.device.id`), or a top-level
+/// field (`userId`); a whole object too when `whole_object` allows it.
+pub fn check_event_path(path: &str, whole_object: bool) -> Result<(), String> {
+    let mut parts = path.split('.');
+    let root = parts.next().unwrap_or_default();
+    let rest: Vec<&str> = parts.collect();
+    if EVENT_OBJECTS.contains(&root) {
+        if rest.is_empty() && !whole_object {
+            return Err(format!(
+                "`{root}` is an object; name a field in it, like `{root}.email`"
+            ));
+        }
+    } else if EVENT_FIELDS.contains(&root) {
+        if !rest.is_empty() {
+            return Err(format!("`{root}` is a string and has no fields"));
+        }
+    } else {
+        return Err(format!("`{root}` is not a field of an event"));
+    }
+    if rest.iter().any(|p| p.is_empty()) {
+        return Err("it has an empty segment".to_owned());
+    }
+    Ok(())
+}
+
 /// Splits a whitespace-separated list (`values="USD EUR GBP"`).
 pub fn split_list(text: &str) -> Vec<&str> {
     text.split_whitespace().collect()
@@ -240,6 +313,14 @@ mod tests {
         assert_eq!(format_duration(86_400), "1d");
         assert_eq!(format_duration(5400), "90m");
         assert_eq!(format_duration(7), "7s");
+        assert_eq!(parse_duration_ms("500ms"), Ok(500));
+        assert_eq!(parse_duration_ms("1s500ms"), Ok(1500));
+        assert_eq!(parse_duration_ms("2m"), Ok(120_000));
+        assert!(parse_duration("500ms").is_err());
+        assert!(parse_duration_ms("500 ms").is_err());
+        assert!(parse_duration_ms("5mss").is_err());
+        assert_eq!(format_duration_ms(1500), "1500ms");
+        assert_eq!(format_duration_ms(30_000), "30s");
     }
 
     #[test]
@@ -280,5 +361,12 @@ mod tests {
         assert!(check_path("trait.email").is_err());
         assert!(check_path("userId.x").is_err());
         assert!(check_path("context..id").is_err());
+        assert!(check_event_path("properties.revenue", false).is_ok());
+        assert!(check_event_path("messageId", false).is_ok());
+        assert!(check_event_path("context", true).is_ok());
+        assert!(check_event_path("context", false).is_err());
+        assert!(check_event_path("props.revenue", false).is_err());
+        assert!(check_event_path("userId.x", false).is_err());
+        assert!(check_event_path("traits..email", false).is_err());
     }
 }

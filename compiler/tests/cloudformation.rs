@@ -131,6 +131,12 @@ fn each_function_role_reaches_only_its_own_resources() {
                     told.extend(destinations.iter().map(|d| format!("{d}Queue")));
                 }
                 "connector" => told.extend(destinations.iter().map(|d| format!("{d}Dlq"))),
+                // The destinations API reports each queue's and DLQ's depth.
+                "management" => told.extend(
+                    destinations
+                        .iter()
+                        .flat_map(|d| [format!("{d}Queue"), format!("{d}Dlq")]),
+                ),
                 _ => {}
             }
             let mut granted = BTreeSet::new();
@@ -199,7 +205,10 @@ fn renaming_one_destination_touches_only_its_resources() {
         .filter(|id| without_bundle(&before, id) != without_bundle(&after, id))
         .map(String::as_str)
         .collect();
-    assert_eq!(changed, BTreeSet::from(["ConnectorRole", "ProcessorRole"]),);
+    assert_eq!(
+        changed,
+        BTreeSet::from(["ConnectorRole", "ManagementRole", "ProcessorRole"]),
+    );
 }
 
 #[test]

@@ -20,10 +20,10 @@
 //! string never equals or orders against a number. Fix: `properties.revenue > 100`.
 
 use uniflow_schemas::condition::{Condition, Operand, OperandKind};
-use uniflow_schemas::{PropertyType, UnknownKeys};
 
+use super::paths::{self, Kind};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::model::{ConditionDecl, Config, Event, ObjectDecl, SchemaDecl};
+use crate::model::{ConditionDecl, Config, Event};
 use crate::suggest;
 
 /// What a condition applies to, for messages.
@@ -32,83 +32,6 @@ pub(super) struct Scope<'a> {
     pub who: String,
     /// The events whose properties may be read.
     pub events: Vec<&'a Event>,
-}
-
-/// The type of a field as far as conditions care.
-#[derive(Debug, Clone, Copy)]
-enum Kind<'a> {
-    Str,
-    Num,
-    Bool,
-    Enum(&'a [crate::span::Spanned<String>]),
-    /// An object or array: every comparison with it is UNKNOWN.
-    Composite(&'static str),
-    /// Not declared precisely (`context`, passthrough objects): not checked.
-    Any,
-}
-
-impl Kind<'_> {
-    fn noun(self) -> &'static str {
-        match self {
-            Kind::Str => "a string",
-            Kind::Num => "a number",
-            Kind::Bool => "a boolean",
-            Kind::Enum(_) => "an enum",
-            Kind::Composite(n) => n,
-            Kind::Any => "any value",
-        }
-    }
-
-    fn fits(self, lit: &OperandKind) -> bool {
-        matches!(
-            (self, lit),
-            (Kind::Any, _)
-                | (Kind::Str | Kind::Enum(_), OperandKind::String(_))
-                | (Kind::Num, OperandKind::Number(_))
-                | (Kind::Bool, OperandKind::Bool(_))
-        )
-    }
-}
-
-fn kind_of(s: &SchemaDecl) -> Kind<'_> {
-    match s.ty.value {
-        PropertyType::String | PropertyType::Timestamp => Kind::Str,
-        PropertyType::Number | PropertyType::Integer => Kind::Num,
-        PropertyType::Boolean => Kind::Bool,
-        PropertyType::Enum => Kind::Enum(&s.values),
-        PropertyType::Object => Kind::Composite("an object"),
-        PropertyType::Array => Kind::Composite("an array"),
-    }
-}
-
-enum Res<'a> {
-    Missing,
-    Found(Kind<'a>),
-}
-
-fn resolve<'a>(obj: &'a ObjectDecl, rest: &[String]) -> Res<'a> {
-    let Some((first, more)) = rest.split_first() else {
-        return Res::Found(Kind::Composite("an object"));
-    };
-    match obj.get(first) {
-        None if obj.unknown_keys == UnknownKeys::Passthrough => Res::Found(Kind::Any),
-        None => Res::Missing,
-        Some(p) if more.is_empty() => Res::Found(kind_of(&p.schema)),
-        Some(p) if p.schema.ty.value == PropertyType::Object => resolve(&p.schema.object, more),
-        Some(_) => Res::Missing,
-    }
-}
-
-/// The keys declared at the parent of `rest`'s last segment, for suggestions.
-fn keys_at<'a>(obj: &'a ObjectDecl, rest: &[String], out: &mut Vec<&'a str>) {
-    match rest {
-        [] | [_] => out.extend(obj.properties.iter().map(|p| p.name.value.as_str())),
-        [first, more @ ..] => {
-            if let Some(p) = obj.get(first) {
-                keys_at(&p.schema.object, more, out);
-            }
-        }
-    }
 }
 
 /// Checks one condition.
@@ -147,12 +70,7 @@ impl<'a> Cx<'a, '_> {
                 if self.scope.events.is_empty() {
                     return None;
                 }
-                let mut kinds = Vec::new();
-                for e in &self.scope.events {
-                    if let Res::Found(k) = resolve(&e.properties, rest) {
-                        kinds.push(k);
-                    }
-                }
+                let kinds = paths::property_kinds(&self.scope.events, rest);
                 if kinds.is_empty() {
                     self.unknown_property(o, segments);
                 }
@@ -162,27 +80,9 @@ impl<'a> Cx<'a, '_> {
                 if self.config.traits.is_empty() {
                     return None;
                 }
-                let Some((name, more)) = rest.split_first() else {
-                    return Some(vec![Kind::Composite("an object")]);
-                };
-                let mut kinds = Vec::new();
-                for t in self
-                    .config
-                    .traits
-                    .iter()
-                    .filter(|t| &t.property.name.value == name)
-                {
-                    let s = &t.property.schema;
-                    if more.is_empty() {
-                        kinds.push(kind_of(s));
-                    } else if s.ty.value == PropertyType::Object
-                        && let Res::Found(k) = resolve(&s.object, more)
-                    {
-                        kinds.push(k);
-                    }
-                }
+                let kinds = paths::trait_kinds(self.config, rest);
                 if kinds.is_empty() {
-                    self.unknown_trait(o, name, more.is_empty());
+                    self.unknown_trait(o, rest);
                 }
                 Some(kinds)
             }
@@ -194,27 +94,12 @@ impl<'a> Cx<'a, '_> {
     }
 
     fn unknown_property(&mut self, o: &Operand, segments: &[String]) {
-        let mut keys = Vec::new();
-        for e in &self.scope.events {
-            keys_at(&e.properties, &segments[1..], &mut keys);
-        }
-        keys.sort_unstable();
-        keys.dedup();
-        let last = segments.last().map_or("", String::as_str);
-        let parent = segments[..segments.len() - 1].join(".");
         let names: Vec<&str> = self
             .scope
             .events
             .iter()
             .map(|e| e.name.value.as_str())
             .collect();
-        let help = match suggest::did_you_mean(last, keys.iter().copied()) {
-            Some(best) => format!("did you mean `{parent}.{best}`?"),
-            None if keys.is_empty() => {
-                format!("declare it with `property \"{last}\" type=\"...\"` in one of these events")
-            }
-            None => format!("`{parent}` has {}", suggest::list(&keys)),
-        };
         self.out.push(
             Diagnostic::new(
                 Code::UnknownEventProperty,
@@ -227,22 +112,11 @@ impl<'a> Cx<'a, '_> {
                 ),
                 "unknown property",
             )
-            .help(help),
+            .help(paths::unknown_property_help(&self.scope.events, segments)),
         );
     }
 
-    fn unknown_trait(&mut self, o: &Operand, name: &str, top: bool) {
-        let traits: Vec<&str> = self
-            .config
-            .traits
-            .iter()
-            .map(|t| t.property.name.value.as_str())
-            .collect();
-        let help = match suggest::did_you_mean(name, traits.iter().copied()) {
-            Some(best) if top => format!("did you mean `traits.{best}`?"),
-            _ if top => format!("declare it with `trait \"{name}\" type=\"string\"`"),
-            _ => format!("trait `{name}` declares no such nested property"),
-        };
+    fn unknown_trait(&mut self, o: &Operand, rest: &[String]) {
         self.out.push(
             Diagnostic::new(
                 Code::UnknownTrait,
@@ -253,7 +127,7 @@ impl<'a> Cx<'a, '_> {
                 ),
                 "unknown trait",
             )
-            .help(help),
+            .help(paths::unknown_trait_help(self.config, rest)),
         );
     }
 

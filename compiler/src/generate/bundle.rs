@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use uniflow_schemas::bundle::{
     BatchPolicy, Bundle, ConnectorSettings, DestinationInfo, EventSchema, HeaderSource,
     IdentifierRule, IdentityRules, Policy, ProjectInfo, RetryPolicy, SecretRef, SegmentInfo,
-    SourceKind, SourcePolicy, TraitSchemas,
+    SourceKind, SourcePolicy, TraitSchemas, Transform,
 };
 use uniflow_schemas::{BUNDLE_VERSION, PropertyType, Schema};
 
@@ -70,20 +70,19 @@ pub fn bundle(config: &Config, source: &str) -> Bundle {
                         .events
                         .as_ref()
                         .map(|list| list.iter().map(|e| e.value.clone()).collect()),
-                    types: None,
+                    types: d
+                        .types
+                        .as_ref()
+                        .map(|list| list.iter().map(|t| t.value.keyword().to_owned()).collect()),
                     filter: d.filter.as_ref().map(|f| f.text.value.clone()),
                     condition: d.filter.as_ref().map(|f| f.condition.clone()),
-                    transforms: Vec::new(),
-                    template: None,
+                    transforms: d.transforms.iter().map(transform).collect(),
+                    template: d.template.as_ref().map(|t| t.text.value.clone()),
                     connector: connector(d),
                     retry: RetryPolicy {
                         attempts: d.retry.attempts,
                         exponential: d.retry.backoff == model::Backoff::Exponential,
-                        delay_ms: if d.retry.backoff == model::Backoff::Exponential {
-                            1000
-                        } else {
-                            30_000
-                        },
+                        delay_ms: d.retry.delay_ms(),
                         max_age_secs: d.retry.max_age_secs,
                     },
                     batch: BatchPolicy {
@@ -167,6 +166,22 @@ fn policy(p: ViolationPolicy) -> Policy {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One transform, as the runtime applies it.
+fn transform(t: &model::TransformDecl) -> Transform {
+    match t {
+        model::TransformDecl::Rename { from, to } => Transform::Rename {
+            from: from.value.clone(),
+            to: to.value.clone(),
+        },
+        model::TransformDecl::Drop(p) => Transform::Drop {
+            path: p.value.clone(),
+        },
+        model::TransformDecl::Hash(p) => Transform::Hash {
+            path: p.value.clone(),
+        },
+    }
 }
 
 /// A destination's connector settings; secrets stay references.

@@ -5,13 +5,14 @@ use uniflow_schemas::condition::{Condition, Operand, OperandKind};
 
 use super::check_slug;
 use super::reader::{Lowerer, Shape, children, name_span, string_setting};
+use super::template;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{
     Backoff, Batch, ConditionDecl, Destination, DestinationKind, ExportFormat, Header, HeaderValue,
-    LambdaTarget, Retry, S3Export, SecretRef, Webhook,
+    LambdaTarget, MessageType, Retry, S3Export, SecretRef, TransformDecl, Webhook,
 };
 use crate::span::{Span, Spanned};
-use crate::values;
+use crate::{suggest, values};
 
 const SHAPE: Shape = Shape {
     name: "destination",
@@ -24,8 +25,24 @@ const SHAPE: Shape = Shape {
 };
 
 const SETTINGS: &[&str] = &[
-    "url", "header", "timeout", "secret", "bucket", "prefix", "format", "function", "events",
-    "filter", "retry", "batch",
+    "url",
+    "header",
+    "timeout",
+    "secret",
+    "bucket",
+    "prefix",
+    "format",
+    "function",
+    "events",
+    "types",
+    "filter",
+    "rename",
+    "drop",
+    "hash",
+    "template",
+    "allow-pii",
+    "retry",
+    "batch",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -49,6 +66,56 @@ const EVENTS: Shape = Shape {
     props: &[],
     children: false,
     example: "events \"Order Completed\" \"Signed Up\"",
+};
+
+const TYPES: Shape = Shape {
+    name: "types",
+    args: &["a message type"],
+    required_args: 1,
+    variadic: true,
+    props: &[],
+    children: false,
+    example: "types \"track\" \"identify\"",
+};
+
+const RENAME: Shape = Shape {
+    name: "rename",
+    args: &["the path renamed"],
+    required_args: 1,
+    variadic: false,
+    props: &["to"],
+    children: false,
+    example: "rename \"properties.revenue\" to=\"properties.value\"",
+};
+
+const DROP: Shape = Shape {
+    name: "drop",
+    args: &["a path"],
+    required_args: 1,
+    variadic: true,
+    props: &[],
+    children: false,
+    example: "drop \"context.ip\" \"properties.internal_note\"",
+};
+
+const HASH: Shape = Shape {
+    name: "hash",
+    args: &["a path"],
+    required_args: 1,
+    variadic: true,
+    props: &[],
+    children: false,
+    example: "hash \"traits.email\" \"properties.phone\"",
+};
+
+const ALLOW_PII: Shape = Shape {
+    name: "allow-pii",
+    args: &["a path"],
+    required_args: 1,
+    variadic: true,
+    props: &[],
+    children: false,
+    example: "allow-pii \"properties.email\"",
 };
 
 const SECRET: Shape = Shape {
@@ -76,9 +143,9 @@ const RETRY: Shape = Shape {
     args: &[],
     required_args: 0,
     variadic: false,
-    props: &["attempts", "backoff", "max-age"],
+    props: &["attempts", "backoff", "delay", "max-age"],
     children: false,
-    example: "retry attempts=10 backoff=\"exponential\" max-age=\"24h\"",
+    example: "retry attempts=10 backoff=\"exponential\" delay=\"1s\" max-age=\"24h\"",
 };
 
 const BATCH: Shape = Shape {
@@ -114,6 +181,9 @@ const SECRET_HEADERS: &[&str] = &[
 /// Longest retry age: SQS keeps a message at most 14 days.
 const MAX_AGE_SECS: u64 = 14 * 86_400;
 
+/// Longest retry delay: SQS delays a message at most 15 minutes.
+const MAX_DELAY_MS: u64 = 15 * 60 * 1000;
+
 #[derive(Default)]
 struct Seen {
     url: Option<Span>,
@@ -124,7 +194,9 @@ struct Seen {
     format: Option<Span>,
     function: Option<Span>,
     events: Option<Span>,
+    types: Option<Span>,
     filter: Option<Span>,
+    template: Option<Span>,
     retry: Option<Span>,
     batch: Option<Span>,
 }
@@ -150,6 +222,8 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
         (None, None, None, None, None, None, None);
     let mut headers = Vec::new();
     let mut events: Option<Vec<Spanned<String>>> = None;
+    let mut types: Option<Vec<Spanned<MessageType>>> = None;
+    let (mut transforms, mut template, mut allow_pii) = (Vec::new(), None, Vec::new());
     let (mut filter, mut retry, mut batch) = (None, Retry::default(), Batch::default());
     for child in children(node) {
         let setting = child.name().value();
@@ -260,6 +334,91 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
                     events = Some(list);
                 }
             }
+            "types" => {
+                if cx.once(&mut seen.types, child, "destination") {
+                    let e = cx.entries(child, &TYPES);
+                    let mut list: Vec<Spanned<MessageType>> = Vec::new();
+                    for entry in &e.args {
+                        if let Some(t) =
+                            cx.keyword(Some(*entry), "the message type", MessageType::ALL)
+                            && !list.iter().any(|x| x.value == t.value)
+                        {
+                            list.push(t);
+                        }
+                    }
+                    types = Some(list);
+                }
+            }
+            "rename" => {
+                let e = cx.entries(child, &RENAME);
+                let from = cx
+                    .nonempty_string(e.arg(0), "the path renamed")
+                    .filter(|p| event_path(cx, p, false, "rename"));
+                let to = match e.prop("to") {
+                    Some(t) => cx
+                        .nonempty_string(Some(t), "`to`")
+                        .filter(|p| event_path(cx, p, false, "rename")),
+                    None => {
+                        if e.arg(0).is_some() {
+                            cx.push(
+                                Diagnostic::new(
+                                    Code::MissingSetting,
+                                    name_span(child),
+                                    "`rename` needs `to`: the path the value moves to",
+                                    "no `to`",
+                                )
+                                .help(format!("write it like `{}`", RENAME.example)),
+                            );
+                        }
+                        None
+                    }
+                };
+                if let (Some(from), Some(to)) = (from, to) {
+                    transforms.push(TransformDecl::Rename { from, to });
+                }
+            }
+            "drop" | "hash" => {
+                let drop = setting == "drop";
+                let e = cx.entries(child, if drop { &DROP } else { &HASH });
+                for entry in &e.args {
+                    if let Some(p) = cx
+                        .nonempty_string(Some(*entry), "a path")
+                        .filter(|p| event_path(cx, p, drop, setting))
+                    {
+                        transforms.push(if drop {
+                            TransformDecl::Drop(p)
+                        } else {
+                            TransformDecl::Hash(p)
+                        });
+                    }
+                }
+            }
+            "allow-pii" => {
+                let e = cx.entries(child, &ALLOW_PII);
+                for entry in &e.args {
+                    if let Some(p) = cx
+                        .nonempty_string(Some(*entry), "a path")
+                        .filter(|p| event_path(cx, p, false, "allow-pii"))
+                    {
+                        allow_pii.push(p);
+                    }
+                }
+            }
+            "template" => {
+                if cx.once(&mut seen.template, child, "destination") {
+                    let e = cx.setting(
+                        child,
+                        &string_setting(
+                            "template",
+                            "template #\"{\"value\": {{ properties.revenue | json_encode() }}}\"#",
+                        ),
+                    );
+                    if let Some(text) = cx.string(e, "the template") {
+                        let lines = e.and_then(|e| text_lines(e, &text)).unwrap_or_default();
+                        template = template::compile(text, &lines, &mut cx.diags);
+                    }
+                }
+            }
             "filter" => {
                 if cx.once(&mut seen.filter, child, "destination") {
                     let e = cx.setting(
@@ -278,6 +437,24 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
                     if let Some(b) = cx.keyword(e.prop("backoff"), "the backoff", BACKOFFS) {
                         retry.backoff = b.value;
                     }
+                    retry.delay_ms = cx.duration_ms(e.prop("delay"), "`delay`").and_then(|d| {
+                        if d.value == 0 || d.value > MAX_DELAY_MS {
+                            cx.push(
+                                Diagnostic::new(
+                                    Code::OutOfRange,
+                                    d.span,
+                                    format!(
+                                        "`delay` must be between 1ms and 15m, not {}",
+                                        values::format_duration_ms(d.value)
+                                    ),
+                                    "out of range",
+                                )
+                                .help("SQS delays a retry at most 15 minutes; with no delay a failing endpoint is retried at once"),
+                            );
+                            return None;
+                        }
+                        Some(d.value)
+                    });
                     if let Some(m) = cx.duration(e.prop("max-age"), "`max-age`").and_then(|m| {
                         in_range(
                             cx,
@@ -319,6 +496,36 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
             }
             _ => cx.unknown_node(child, "destination", SETTINGS),
         }
+    }
+    if let (Some(events_span), Some(list)) = (seen.events, &types)
+        && !list.is_empty()
+        && !list.iter().any(|t| t.value == MessageType::Track)
+    {
+        cx.push(
+            Diagnostic::new(
+                Code::NotApplicable,
+                seen.types.unwrap_or(events_span),
+                "`events` admits only track calls, but `types` does not include \"track\": the destination would receive nothing",
+                "no \"track\"",
+            )
+            .with_label(events_span, "track events only")
+            .help("add \"track\" to `types`, or remove `events` to receive every message of these types"),
+        );
+    }
+    if let (Some(span), Some(k)) = (seen.template, &kind)
+        && k.value == Kind::S3Export
+    {
+        cx.push(
+            Diagnostic::new(
+                Code::NotApplicable,
+                span,
+                "`template` is a setting of webhook and lambda destinations, not s3-export",
+                "not applicable",
+            )
+            .with_label(k.span, "this destination is s3-export")
+            .help("an s3-export writes events as data (NDJSON or Parquet rows); use `rename` and `drop` to shape them, or remove `template`"),
+        );
+        template = None;
     }
     let name = name?;
     // Recovery: an invalid or missing kind was reported; go on as a webhook so
@@ -375,12 +582,48 @@ pub(super) fn lower(cx: &mut Lowerer, node: &KdlNode) -> Option<Destination> {
         name,
         kind,
         events,
+        types,
         filter,
+        transforms,
+        template,
+        allow_pii,
         retry,
         batch,
         secret,
         span: node.span().into(),
     })
+}
+
+/// Checks the path a transform names (`what`: `rename`, `drop`, `hash`).
+fn event_path(cx: &mut Lowerer, p: &Spanned<String>, whole_object: bool, what: &str) -> bool {
+    match values::check_event_path(&p.value, whole_object) {
+        Ok(()) => true,
+        Err(why) => {
+            let (root, rest) = p.value.split_at(p.value.find('.').unwrap_or(p.value.len()));
+            let known = values::EVENT_OBJECTS.iter().chain(values::EVENT_FIELDS);
+            let help = match suggest::did_you_mean(root, known.copied()) {
+                Some(best) if !known_root(root) => format!("did you mean `{best}{rest}`?"),
+                _ => "name a field of `properties`, `traits` or `context` (`properties.revenue`), or a top-level field like `userId`".to_owned(),
+            };
+            cx.push(
+                Diagnostic::new(
+                    Code::InvalidPath,
+                    p.span,
+                    format!(
+                        "`{what}` names {:?}, which is not a field path of an event: {why}",
+                        p.value
+                    ),
+                    "not an event field",
+                )
+                .help(help),
+            );
+            false
+        }
+    }
+}
+
+fn known_root(root: &str) -> bool {
+    values::EVENT_OBJECTS.contains(&root) || values::EVENT_FIELDS.contains(&root)
 }
 
 /// A `filter` or `where` string, parsed; a parse error is `invalid-condition`.
@@ -428,6 +671,50 @@ fn text_origin(entry: &KdlEntry, text: &Spanned<String>) -> Option<usize> {
         && (hashes > 0 || !inner.contains('\\'));
     let end = text.span.end;
     (quoted && text.span.len() >= repr.len()).then(|| end - repr.len() + hashes + 1)
+}
+
+/// Where each line of a string's value starts in the file, as pairs
+/// `(offset in the value, offset in the file)`, when the value maps byte for
+/// byte onto the file line by line: a single-line string without escapes, or
+/// a multi-line string (`"""` or `#"""`) whose lines lose only their common
+/// indentation.
+fn text_lines(entry: &KdlEntry, text: &Spanned<String>) -> Option<Vec<(usize, usize)>> {
+    if let Some(origin) = text_origin(entry, text) {
+        return Some(vec![(0, origin)]);
+    }
+    let repr = &entry.format()?.value_repr;
+    let hashes = repr.bytes().take_while(|&b| b == b'#').count();
+    let body = repr
+        .get(hashes..repr.len().checked_sub(hashes)?)?
+        .strip_prefix("\"\"\"")?
+        .strip_suffix("\"\"\"")?;
+    if hashes == 0 && body.contains('\\') {
+        return None;
+    }
+    let body_start = text.span.end.checked_sub(repr.len())? + hashes + 3;
+    let (first, rest) = body.split_once('\n')?;
+    if !first.trim().is_empty() {
+        return None;
+    }
+    let mut lines: Vec<&str> = rest.split('\n').collect();
+    let indent = lines.pop()?;
+    if !indent.chars().all(char::is_whitespace) {
+        return None;
+    }
+    let mut file = body_start + first.len() + 1;
+    let (mut value, mut map) = (String::new(), Vec::new());
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            value.push('\n');
+        }
+        let content = line.strip_prefix(indent).unwrap_or(line.trim_start());
+        if !content.trim().is_empty() {
+            map.push((value.len(), file + line.len() - content.len()));
+            value.push_str(content);
+        }
+        file += line.len() + 1;
+    }
+    (value == text.value).then_some(map)
 }
 
 pub(super) fn nonempty_condition(

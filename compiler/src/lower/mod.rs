@@ -12,6 +12,7 @@ mod project;
 mod reader;
 mod segment;
 mod source;
+mod template;
 
 use std::collections::HashMap;
 

@@ -451,6 +451,41 @@ impl Lowerer {
         }
     }
 
+    /// A duration that may use `ms` (`500ms`, `2s`), in milliseconds.
+    pub fn duration_ms(&mut self, entry: Option<&KdlEntry>, what: &str) -> Option<Spanned<u64>> {
+        let entry = entry?;
+        if let KdlValue::Integer(_) = entry.value() {
+            self.push(
+                Diagnostic::new(
+                    Code::InvalidDuration,
+                    value_span(entry),
+                    format!("{what} needs a unit"),
+                    "a bare number",
+                )
+                .help("write a duration as a string with a unit, like \"500ms\", \"1s\" or \"2m\""),
+            );
+            return None;
+        }
+        let s = self.string(Some(entry), what)?;
+        match values::parse_duration_ms(&s.value) {
+            Ok(ms) => Some(Spanned::new(ms, s.span)),
+            Err(why) => {
+                self.push(
+                    Diagnostic::new(
+                        Code::InvalidDuration,
+                        s.span,
+                        format!("{what} {:?} is not a duration: {why}", s.value),
+                        "invalid duration",
+                    )
+                    .help(
+                        "write a number and a unit (ms, s, m, h), like \"500ms\", \"2s\" or \"1m\"",
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// A single-argument setting node like `region "eu-west-1"`: its one entry.
     pub fn setting<'n>(&mut self, node: &'n KdlNode, shape: &Shape) -> Option<&'n KdlEntry> {
         self.entries(node, shape).arg(0)

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::api::{self, HttpApi};
 use super::base::{self, alarm};
 use super::iam::{Policy, table_and_indexes};
-use super::{Stack, Template, get_att, r#ref, sub};
+use super::{Stack, Template, destination_id, get_att, r#ref, sub};
 
 /// Requests per second operators can make; the burst allows page loads.
 const RATE_LIMIT: u64 = 50;
@@ -99,6 +99,24 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
         )
         .read_bundle()
         .data_key(&["kms:Decrypt", "kms:GenerateDataKey"]);
+    // The destinations API reports how deep each queue and dead-letter queue is.
+    let queues: Vec<_> = stack
+        .config
+        .destinations
+        .iter()
+        .flat_map(|d| {
+            let id = destination_id(&d.name.value);
+            [
+                get_att(&format!("{id}Queue"), "Arn"),
+                get_att(&format!("{id}Dlq"), "Arn"),
+            ]
+        })
+        .collect();
+    let policy = if queues.is_empty() {
+        policy
+    } else {
+        policy.allow("ReadQueueDepths", &["sqs:GetQueueAttributes"], queues)
+    };
     base::function(t, config, policy);
 
     api::add(

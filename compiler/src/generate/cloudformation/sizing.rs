@@ -333,6 +333,11 @@ impl Sizing {
                 ("UNIFLOW_PROFILES_TABLE", "${ProfilesTable}"),
                 ("UNIFLOW_SEGMENTS_TABLE", "${SegmentsTable}"),
                 ("UNIFLOW_STATE_TABLE", "${StateTable}"),
+                // The destinations API reports each queue's and DLQ's depth.
+                (
+                    "UNIFLOW_QUEUE_URL_PREFIX",
+                    "https://sqs.${AWS::Region}.${AWS::URLSuffix}/${AWS::AccountId}/",
+                ),
             ]),
             event_sources: Vec::new(),
         };
