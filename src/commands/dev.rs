@@ -16,6 +16,7 @@ use uniflow_runtime::embedded::{self, ArchivePolicy, Archiver, DataDir, Log, Mem
 use uniflow_runtime::ingest::{Ingest, Limits, RateLimit};
 use uniflow_runtime::profiles::Rules;
 use uniflow_schemas::Bundle;
+use uniflow_schemas::bundle::{ConnectorSettings, HeaderSource};
 
 use super::{dev_api, read, resolve};
 use crate::ExitStatus;
@@ -52,6 +53,7 @@ pub fn run(
     std::fs::create_dir_all(&dir.root)
         .with_context(|| format!("cannot create the data directory {}", dir.root.display()))?;
     let keys = write_keys(&dir, &bundle)?;
+    write_secrets(&dir, &bundle)?;
     drop(stderr);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -185,6 +187,56 @@ fn announce(
     }
     writeln!(out, "press Ctrl-C to stop")?;
     out.flush()?;
+    Ok(())
+}
+
+/// The secret references of the destinations that `uniflow dev` keeps
+/// values for (`ssm:` and `secretsmanager:`; `env:` reads the environment).
+fn secret_references(bundle: &Bundle) -> Vec<String> {
+    let mut refs: Vec<String> = Vec::new();
+    for d in bundle.destinations.values() {
+        if let ConnectorSettings::Webhook {
+            headers, secret, ..
+        } = &d.connector
+        {
+            let from_headers = headers.iter().filter_map(|(_, v)| match v {
+                HeaderSource::Secret(r) => Some(r),
+                HeaderSource::Value(_) => None,
+            });
+            refs.extend(secret.iter().chain(from_headers).map(|r| r.0.clone()));
+        }
+    }
+    refs.retain(|r| !r.starts_with("env:"));
+    refs.sort();
+    refs.dedup();
+    refs
+}
+
+/// `DATA/secrets.json`: a value for each secret the destinations reference
+/// (kept across restarts; a new reference gets a random value, so signing
+/// works at once and the receiver's side can be configured from the file).
+/// Readable by its owner only.
+fn write_secrets(dir: &DataDir, bundle: &Bundle) -> anyhow::Result<()> {
+    let path = dir.secrets();
+    let mut values: BTreeMap<String, String> = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} is not a JSON object of secret references to values",
+                path.display()
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let before = values.clone();
+    for r in secret_references(bundle) {
+        values
+            .entry(r)
+            .or_insert_with(|| uuid::Uuid::new_v4().simple().to_string());
+    }
+    if values != before || !path.exists() {
+        dev_api::write_private(&path, &(serde_json::to_string_pretty(&values)? + "\n"))?;
+    }
     Ok(())
 }
 

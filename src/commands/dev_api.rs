@@ -63,9 +63,16 @@ pub fn write(data: &Path, addr: &SocketAddr, token: &str) -> anyhow::Result<()> 
         api: format!("http://{addr}"),
         token: token.to_owned(),
     };
-    let path = dev_file(data);
+    write_private(
+        &dev_file(data),
+        &(serde_json::to_string_pretty(&doc)? + "\n"),
+    )
+}
+
+/// Writes `text` to `path` atomically (a synced temporary file, renamed),
+/// readable by its owner only.
+pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_string_pretty(&doc)? + "\n";
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -87,7 +94,7 @@ pub fn write(data: &Path, addr: &SocketAddr, token: &str) -> anyhow::Result<()> 
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
