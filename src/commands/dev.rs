@@ -11,6 +11,10 @@ use tokio::sync::watch;
 use uniflow_compiler::diagnostic::{self, HumanOptions};
 use uniflow_runtime::backend::{Clock, SystemClock};
 use uniflow_runtime::embedded::profiles::EmbeddedProfiles;
+use uniflow_runtime::connectors::{LocalObjects, LocalSecrets};
+use uniflow_runtime::connectors::{self, ConnectorError, Services};
+use uniflow_runtime::delivery::shape::Shaper;
+use uniflow_runtime::embedded::deliver::{Route, run_deliveries};
 use uniflow_runtime::embedded::queues::EmbeddedQueues;
 use uniflow_runtime::embedded::{self, ArchivePolicy, Archiver, DataDir, Log, MemoryDedupe};
 use uniflow_runtime::ingest::{Ingest, Limits, RateLimit};
@@ -100,11 +104,30 @@ async fn serve(
     let processor_task = tokio::spawn(embedded::run_processor(
         log.clone(),
         profiles.clone(),
-        stop_rx,
+        stop_rx.clone(),
         |message| {
             let _ = writeln!(std::io::stderr(), "{message}");
         },
     ));
+    let (routes, idle) = routes(&bundle, &dir).await?;
+    let say: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|message: &str| {
+        let _ = writeln!(std::io::stderr(), "{message}");
+    });
+    let mut delivery_tasks = Vec::new();
+    for route in routes {
+        // Before ingest starts: a new destination's queue begins at the
+        // end of the log as it is now.
+        queues
+            .cursor_or_start(&route.name, log.committed())
+            .with_context(|| format!("cannot open the queue of destination `{}`", route.name))?;
+        delivery_tasks.push(tokio::spawn(run_deliveries(
+            log.clone(),
+            queues.clone(),
+            route,
+            stop_rx.clone(),
+            say.clone(),
+        )));
+    }
     let ingest = Arc::new(Ingest::new(
         &bundle,
         &keys,
@@ -126,7 +149,7 @@ async fn serve(
         .with_context(|| format!("cannot listen on 127.0.0.1:{port} (try --port)"))?;
     let addr = listener.local_addr()?;
     dev_api::write(&dir.root, &addr, &token)?;
-    announce(&addr, &bundle, &keys, &dir, &token)?;
+    announce(&addr, &bundle, &keys, &dir, &token, &idle)?;
     let app = uniflow_runtime::serve::router(ingest).merge(api);
     axum::serve(
         listener,
@@ -138,10 +161,13 @@ async fn serve(
     let mut stderr = std::io::stderr().lock();
     writeln!(
         stderr,
-        "stopping: archiving what is in the log (profiles resume from it at the next start)"
+        "stopping: archiving what is in the log (profiles and deliveries resume from it at the next start)"
     )?;
     drop(stderr);
     let _ = stop_tx.send(true);
+    for task in delivery_tasks {
+        task.await.context("a delivery worker stopped abnormally")?;
+    }
     processor_task
         .await
         .context("the processor stopped abnormally")?;
@@ -159,6 +185,7 @@ fn announce(
     keys: &BTreeMap<String, String>,
     dir: &DataDir,
     token: &str,
+    idle: &[String],
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -185,9 +212,63 @@ fn announce(
             .unwrap_or_default();
         writeln!(out, "  {source:<24} {key}  ({kind})")?;
     }
+    if !bundle.destinations.is_empty() {
+        writeln!(
+            out,
+            "destinations  (secrets in {}, s3-export objects under {})",
+            dir.secrets().display(),
+            dir.exports().display()
+        )?;
+        for (name, d) in &bundle.destinations {
+            let target = match &d.connector {
+                ConnectorSettings::Webhook { url, .. } => url.clone(),
+                ConnectorSettings::S3Export { bucket, prefix, .. } => {
+                    format!("{}/{bucket}/{prefix}", dir.exports().display())
+                }
+                ConnectorSettings::Lambda { function } => function.clone(),
+            };
+            let note = if idle.contains(name) {
+                "  NOT DELIVERED: the lambda connector needs AWS"
+            } else {
+                ""
+            };
+            writeln!(out, "  {name:<24} {:<10} {target}{note}", d.kind)?;
+        }
+    }
     writeln!(out, "press Ctrl-C to stop")?;
     out.flush()?;
     Ok(())
+}
+
+/// Each destination's worker route (its shaping and its connector), and
+/// the destinations `uniflow dev` cannot deliver to (lambda: it needs AWS).
+async fn routes(bundle: &Bundle, dir: &DataDir) -> anyhow::Result<(Vec<Arc<Route>>, Vec<String>)> {
+    let services = Services {
+        secrets: Arc::new(LocalSecrets::new(dir.secrets())),
+        objects: Arc::new(LocalObjects::new(dir.exports())),
+        invoke: None,
+    };
+    let mut routes = Vec::new();
+    let mut idle = Vec::new();
+    for (name, info) in &bundle.destinations {
+        let shaper = Shaper::new(info)
+            .map_err(|e| anyhow::anyhow!("destination `{name}`: {e}"))?;
+        let connector = match connectors::build(name, info, &services).await {
+            Ok(c) => c,
+            Err(ConnectorError::NeedsAws { .. }) => {
+                idle.push(name.clone());
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        routes.push(Arc::new(Route {
+            name: name.clone(),
+            info: info.clone(),
+            shape: Box::new(move |event: &[u8]| shaper.shape(event).map_err(|e| e.to_string())),
+            connector: Arc::from(connector),
+        }));
+    }
+    Ok((routes, idle))
 }
 
 /// The secret references of the destinations that `uniflow dev` keeps

@@ -35,8 +35,17 @@ impl Drop for Dev {
 /// Starts `uniflow dev examples/shop --port 0 --data DATA ARGS...` and
 /// reads the port and token it prints.
 pub fn start_dev(data: &Path, args: &[&str]) -> Dev {
+    start_project(Path::new("examples/shop"), data, args)
+}
+
+/// Starts `uniflow dev PROJECT --port 0 --data DATA ARGS...` (a relative
+/// project path is from the repository's root) and reads the port and
+/// token it prints.
+pub fn start_project(project: &Path, data: &Path, args: &[&str]) -> Dev {
     let mut child = Command::new(env!("CARGO_BIN_EXE_uniflow"))
-        .args(["dev", "examples/shop", "--port", "0"])
+        .arg("dev")
+        .arg(project)
+        .args(["--port", "0"])
         .args(args)
         .arg("--data")
         .arg(data)
@@ -102,4 +111,22 @@ pub fn post_batch(port: u16, key: &str, body: &str) -> Option<String> {
 /// The status code of an answer from [`post_batch`].
 pub fn status(response: &str) -> Option<u16> {
     response.split(' ').nth(1)?.parse().ok()
+}
+
+/// GETs `/api/v1{path}` of the management API; the status and the JSON.
+pub fn api_get(dev: &Dev, path: &str) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(("127.0.0.1", dev.port)).expect("the API listens");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!(
+        "GET /api/v1{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        dev.token
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let code = status(&response).expect("an HTTP answer");
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (code, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
 }
