@@ -32,6 +32,10 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use uniflow_schemas::bundle::{DestinationInfo, RetryPolicy};
 
+pub mod shape;
+
+pub use shape::{ShapeError, Shaper};
+
 /// One event on its way to one destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
