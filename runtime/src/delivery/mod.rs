@@ -6,6 +6,8 @@
 //!
 //! - [`Message`]: one event on its way to one destination, as a queue holds
 //!   it (the stored event and its delivery state).
+//! - [`Shaper`]: the stored event into the destination's payload (its
+//!   transforms, then its template), compiled once per destination.
 //! - [`Connector`]: sends a batch of payloads and answers one [`Outcome`]
 //!   per payload. The connectors live in [`crate::connectors`].
 //! - [`backoff`]: when a retryable failure is tried again.

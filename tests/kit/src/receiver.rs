@@ -401,7 +401,7 @@ pub fn verify_signature(secret: &[u8], headers: &HeaderMap, body: &[u8]) -> bool
 
 /// Bytes from lowercase or uppercase hex.
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

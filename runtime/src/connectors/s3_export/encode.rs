@@ -93,10 +93,10 @@ fn text(raw: Option<&RawValue>) -> Option<ByteArray> {
     if raw == "null" {
         return None;
     }
-    if raw.starts_with('"') {
-        if let Ok(s) = serde_json::from_str::<String>(raw) {
-            return Some(ByteArray::from(s.into_bytes()));
-        }
+    if raw.starts_with('"')
+        && let Ok(s) = serde_json::from_str::<String>(raw)
+    {
+        return Some(ByteArray::from(s.into_bytes()));
     }
     Some(ByteArray::from(raw.as_bytes().to_vec()))
 }
