@@ -255,6 +255,13 @@ impl Receiver {
             }),
             down: Notify::new(),
         });
+        // Starting down: refuse connections from the moment `start` returns.
+        let listener = if matches!(shared.lock().steps.front(), Some(Step::Down(_))) {
+            drop(listener);
+            None
+        } else {
+            Some(listener)
+        };
         let task = tokio::spawn(supervise(Arc::clone(&shared), addr, listener));
         Ok(Receiver { addr, shared, task })
     }
@@ -304,8 +311,7 @@ impl Drop for Receiver {
 }
 
 /// Serves until the script goes down, stays down, listens again.
-async fn supervise(shared: Arc<Shared>, addr: SocketAddr, listener: TcpListener) {
-    let mut listener = Some(listener);
+async fn supervise(shared: Arc<Shared>, addr: SocketAddr, mut listener: Option<TcpListener>) {
     loop {
         if let Some(down) = shared.take_down() {
             drop(listener.take());

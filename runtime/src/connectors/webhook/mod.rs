@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use uniflow_schemas::bundle::{ConnectorSettings, DestinationInfo, HeaderSource};
 
 use super::{ConnectorError, Screened, Secrets};
@@ -161,6 +161,7 @@ pub async fn connector(
     };
     let timeout = Duration::from_secs((*timeout_secs).max(1));
     let client = Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .build(http_connector(https, timeout).map_err(|m| ConnectorError::settings(name, m))?);
     Ok(WebhookConnector {
