@@ -7,11 +7,30 @@
 //! environment or the data directory, objects in a local directory) and
 //! on AWS (SSM and Secrets Manager, S3, Lambda), the AWS implementations
 //! living in `uniflow-runtime-aws`.
+//!
+//! [`build`] turns a destination's settings into its connector; every
+//! connector module has the same roles: `mod.rs` (settings into the
+//! connector, and its [`Connector`] impl), `README.md` (exactly what the
+//! destination receives and how failures are classified) and private
+//! modules for the rest. [`LocalSecrets`] and [`LocalObjects`] are the
+//! embedded backend's outside world.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
+use uniflow_schemas::bundle::{ConnectorSettings, DestinationInfo};
+
+use crate::delivery::{Connector, Outcome, Outgoing};
+
+pub mod lambda;
+mod local;
+pub mod s3_export;
+pub mod webhook;
+
+pub use local::{LocalObjects, LocalSecrets};
 
 /// A boxed future, so the traits are object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -54,4 +73,196 @@ pub trait Invoke: Send + Sync + 'static {
         function: &'a str,
         payload: Bytes,
     ) -> BoxFuture<'a, Result<Bytes, ServiceError>>;
+}
+
+/// What connectors reach the outside world through.
+#[derive(Clone)]
+pub struct Services {
+    /// Resolves secret references (webhook headers and signing secrets).
+    pub secrets: Arc<dyn Secrets>,
+    /// Where s3-export writes.
+    pub objects: Arc<dyn ObjectStore>,
+    /// Invokes functions; `None` where there is no AWS (`uniflow dev`).
+    pub invoke: Option<Arc<dyn Invoke>>,
+}
+
+impl fmt::Debug for Services {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Services")
+            .field("invoke", &self.invoke.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a destination's connector could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    /// A setting cannot be used (a URL that does not parse, an unknown
+    /// format, a header that HTTP cannot carry).
+    #[error("destination `{destination}`: {message}")]
+    Settings {
+        /// The destination's name.
+        destination: String,
+        /// What is wrong, and what to write instead.
+        message: String,
+    },
+    /// A secret it names could not be read.
+    #[error("destination `{destination}`: cannot read the secret `{reference}`: {source}")]
+    Secret {
+        /// The destination's name.
+        destination: String,
+        /// The reference, as written (`ssm:/acme/x`); never the value.
+        reference: String,
+        /// Why not; [`ServiceError::retryable`] says whether starting again
+        /// later may help.
+        #[source]
+        source: ServiceError,
+    },
+    /// A lambda destination where there is no AWS to invoke it.
+    #[error(
+        "destination `{destination}`: the lambda connector invokes an AWS Lambda function and \
+         needs the AWS backend; `uniflow dev` cannot run it (deploy, or use a webhook \
+         destination pointing at a local server while developing)"
+    )]
+    NeedsAws {
+        /// The destination's name.
+        destination: String,
+    },
+}
+
+impl ConnectorError {
+    pub(crate) fn settings(destination: &str, message: impl Into<String>) -> ConnectorError {
+        ConnectorError::Settings {
+            destination: destination.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The connector of destination `name`, its secrets resolved (once, here).
+pub async fn build(
+    name: &str,
+    destination: &DestinationInfo,
+    services: &Services,
+) -> Result<Box<dyn Connector>, ConnectorError> {
+    Ok(match &destination.connector {
+        ConnectorSettings::Webhook { .. } => {
+            Box::new(webhook::connector(name, destination, services.secrets.as_ref()).await?)
+        }
+        ConnectorSettings::S3Export { .. } => Box::new(s3_export::connector(
+            name,
+            destination,
+            Arc::clone(&services.objects),
+        )?),
+        ConnectorSettings::Lambda { .. } => {
+            let invoke = services
+                .invoke
+                .as_ref()
+                .ok_or_else(|| ConnectorError::NeedsAws {
+                    destination: name.to_owned(),
+                })?;
+            Box::new(lambda::connector(name, destination, Arc::clone(invoke))?)
+        }
+    })
+}
+
+/// A batch split into the payloads that can be sent (JSON) and the
+/// outcomes of those that cannot: one payload that is not JSON must not
+/// make the whole request (a batch body, an object) unreadable.
+pub(crate) struct Screened<'a> {
+    /// The payloads to send, in order.
+    pub sendable: Vec<&'a Outgoing>,
+    /// Per payload of the batch: `Some` when it was refused.
+    refused: Vec<Option<Outcome>>,
+}
+
+impl<'a> Screened<'a> {
+    pub(crate) fn new(batch: &'a [Outgoing]) -> Screened<'a> {
+        let mut sendable = Vec::with_capacity(batch.len());
+        let refused = batch
+            .iter()
+            .map(
+                |o| match serde_json::from_slice::<serde::de::IgnoredAny>(&o.payload) {
+                    Ok(_) => {
+                        sendable.push(o);
+                        None
+                    }
+                    Err(e) => Some(Outcome::Failed {
+                        reason: format!("the payload is not JSON: {e}"),
+                    }),
+                },
+            )
+            .collect();
+        Screened { sendable, refused }
+    }
+
+    /// Every payload's outcome, given those of [`sendable`](Self::sendable)
+    /// in order (a missing one counts as a retry).
+    pub(crate) fn finish(self, sent: Vec<Outcome>) -> Vec<Outcome> {
+        let mut sent = sent.into_iter();
+        self.refused
+            .into_iter()
+            .map(|r| {
+                r.or_else(|| sent.next()).unwrap_or_else(|| Outcome::Retry {
+                    reason: "the connector gave no outcome for this payload".to_owned(),
+                    after: None,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The first 32 hex digits of the SHA-256 of the message ids joined by
+/// `\n`: a batch's identity, the same every time the same batch is sent.
+pub(crate) fn batch_digest<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sha = Sha256::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        if i > 0 {
+            sha.update(b"\n");
+        }
+        sha.update(id.as_bytes());
+    }
+    let mut hex = crate::delivery::shape::hex(&sha.finalize());
+    hex.truncate(32);
+    hex
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_batch_digest_is_sha256_of_the_ids_joined_by_newlines() {
+        // printf 'm1\nm2' | sha256sum
+        assert_eq!(
+            batch_digest(["m1", "m2"]),
+            "b82a5b7a3e0f601f81efe9e950affdb4"
+        );
+    }
+
+    #[test]
+    fn payloads_that_are_not_json_fail_alone() {
+        let batch = [
+            Outgoing {
+                id: "a".to_owned(),
+                payload: Bytes::from_static(b"{}"),
+            },
+            Outgoing {
+                id: "b".to_owned(),
+                payload: Bytes::from_static(b"{"),
+            },
+            Outgoing {
+                id: "c".to_owned(),
+                payload: Bytes::from_static(b"[1]"),
+            },
+        ];
+        let screened = Screened::new(&batch);
+        let ids: Vec<&str> = screened.sendable.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c"]);
+        let outcomes = screened.finish(vec![Outcome::Delivered, Outcome::Delivered]);
+        assert_eq!(outcomes[0], Outcome::Delivered);
+        assert!(matches!(&outcomes[1], Outcome::Failed { reason } if reason.contains("not JSON")));
+        assert_eq!(outcomes[2], Outcome::Delivered);
+    }
 }

@@ -6,6 +6,8 @@
 //!
 //! - [`Message`]: one event on its way to one destination, as a queue holds
 //!   it (the stored event and its delivery state).
+//! - [`Shaper`]: the stored event into the destination's payload (its
+//!   transforms, then its template), compiled once per destination.
 //! - [`Connector`]: sends a batch of payloads and answers one [`Outcome`]
 //!   per payload. The connectors live in [`crate::connectors`].
 //! - [`backoff`]: when a retryable failure is tried again.
@@ -33,6 +35,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use uniflow_schemas::bundle::{DestinationInfo, RetryPolicy};
+
+pub mod shape;
+
+pub use shape::{ShapeError, Shaper};
 
 /// One event on its way to one destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
