@@ -10,11 +10,11 @@ use anyhow::Context;
 use tokio::sync::watch;
 use uniflow_compiler::diagnostic::{self, HumanOptions};
 use uniflow_runtime::backend::{Clock, SystemClock};
-use uniflow_runtime::embedded::profiles::EmbeddedProfiles;
-use uniflow_runtime::connectors::{LocalObjects, LocalSecrets};
 use uniflow_runtime::connectors::{self, ConnectorError, Services};
+use uniflow_runtime::connectors::{LocalObjects, LocalSecrets};
 use uniflow_runtime::delivery::shape::Shaper;
 use uniflow_runtime::embedded::deliver::{Route, run_deliveries};
+use uniflow_runtime::embedded::profiles::EmbeddedProfiles;
 use uniflow_runtime::embedded::queues::EmbeddedQueues;
 use uniflow_runtime::embedded::{self, ArchivePolicy, Archiver, DataDir, Log, MemoryDedupe};
 use uniflow_runtime::ingest::{Ingest, Limits, RateLimit};
@@ -251,8 +251,7 @@ async fn routes(bundle: &Bundle, dir: &DataDir) -> anyhow::Result<(Vec<Arc<Route
     let mut routes = Vec::new();
     let mut idle = Vec::new();
     for (name, info) in &bundle.destinations {
-        let shaper = Shaper::new(info)
-            .map_err(|e| anyhow::anyhow!("destination `{name}`: {e}"))?;
+        let shaper = Shaper::new(info).map_err(|e| anyhow::anyhow!("destination `{name}`: {e}"))?;
         let connector = match connectors::build(name, info, &services).await {
             Ok(c) => c,
             Err(ConnectorError::NeedsAws { .. }) => {

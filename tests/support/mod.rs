@@ -128,5 +128,8 @@ pub fn api_get(dev: &Dev, path: &str) -> (u16, serde_json::Value) {
     stream.read_to_string(&mut response).unwrap();
     let code = status(&response).expect("an HTTP answer");
     let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (code, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    (
+        code,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
 }

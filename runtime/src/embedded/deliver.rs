@@ -225,6 +225,16 @@ fn read_round(
             message: t.message,
         })
         .collect();
+    if items.len() == capacity {
+        // The read may have cut the last group that came due together:
+        // leave it whole for the next round.
+        let last = items.last().and_then(|i| i.from).map(|(due, _)| due);
+        let keep = items
+            .iter()
+            .rposition(|i| i.from.map(|(due, _)| due) != last)
+            .map_or(items.len(), |p| p + 1);
+        items.truncate(keep);
+    }
     let mut round = Round {
         items: Vec::new(),
         reached: None,
@@ -312,17 +322,25 @@ async fn deliver_round(route: &Arc<Route>, items: Vec<Item>, now: i64) -> Vec<Se
                     reason: format!("cannot shape the event: {why}"),
                 },
                 now,
+                0.0,
             )),
         }
     }
-    // Batches by count and bytes.
+    // Batches by count and bytes. Messages that failed together share a
+    // due time and come due together: they form the same batch again, so a
+    // retried batch keeps its `Idempotency-Key`.
     let mut batches: Vec<Vec<(Item, Outgoing)>> = Vec::new();
     let mut size = 0u64;
     for pair in ready {
         let len = pair.1.payload.len() as u64;
+        let due = pair.0.from.map(|(due, _)| due);
         let start_new = match batches.last() {
             None => true,
-            Some(b) => b.len() >= batch.max_events.max(1) as usize || size + len > batch.max_bytes,
+            Some(b) => {
+                b.len() >= batch.max_events.max(1) as usize
+                    || size + len > batch.max_bytes
+                    || b.last().map(|(i, _)| i.from.map(|(due, _)| due)) != Some(due)
+            }
         };
         if start_new {
             batches.push(Vec::new());
@@ -355,6 +373,8 @@ async fn deliver_round(route: &Arc<Route>, items: Vec<Item>, now: i64) -> Vec<Se
     let now = SystemClock.now_ms().max(now);
     for (_, items, outcomes) in done {
         let count = items.len();
+        // One jitter per batch: a batch that failed comes due as one.
+        let jitter = jitter();
         for (n, item) in items.into_iter().enumerate() {
             let outcome = outcomes.get(n).cloned().unwrap_or_else(|| Outcome::Retry {
                 reason: format!(
@@ -363,7 +383,7 @@ async fn deliver_round(route: &Arc<Route>, items: Vec<Item>, now: i64) -> Vec<Se
                 ),
                 after: None,
             });
-            settled.push(to_settle(&policy, item, &outcome, now));
+            settled.push(to_settle(&policy, item, &outcome, now, jitter));
         }
     }
     settled
@@ -374,8 +394,9 @@ fn to_settle(
     item: Item,
     outcome: &Outcome,
     now: i64,
+    jitter: f64,
 ) -> Settle {
-    match fate(policy, &item.message, outcome, now, jitter()) {
+    match fate(policy, &item.message, outcome, now, jitter) {
         Fate::Delivered => Settle::Delivered {
             from: item.from,
             received_ms: item.message.received_ms,

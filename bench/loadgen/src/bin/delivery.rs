@@ -33,9 +33,7 @@ use uniflow_runtime::embedded::Log;
 use uniflow_runtime::embedded::deliver::{IN_FLIGHT, Route, run_deliveries};
 use uniflow_runtime::embedded::queues::EmbeddedQueues;
 use uniflow_runtime::record::{Record, RecordKind};
-use uniflow_schemas::bundle::{
-    BatchPolicy, ConnectorSettings, DestinationInfo, RetryPolicy,
-};
+use uniflow_schemas::bundle::{BatchPolicy, ConnectorSettings, DestinationInfo, RetryPolicy};
 
 #[derive(Parser)]
 struct Args {
@@ -105,14 +103,13 @@ fn events(count: usize) -> Vec<Vec<u8>> {
 }
 
 async fn receiver_count(base: &str) -> Result<u64, Error> {
-    let client: Client<_, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
-    let response = client
-        .get(format!("{base}/count").parse()?)
-        .await?;
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let response = client.get(format!("{base}/count").parse()?).await?;
     let body = response.into_body().collect().await?.to_bytes();
     let doc: serde_json::Value = serde_json::from_slice(&body)?;
-    doc["events"].as_u64().ok_or_else(|| "the receiver's count is not a number".into())
+    doc["events"]
+        .as_u64()
+        .ok_or_else(|| "the receiver's count is not a number".into())
 }
 
 /// The receiver alone: the same `{"batch": [...]}` bodies the connector
@@ -132,8 +129,7 @@ async fn anchor(base: &str, events: &[Vec<u8>], batch: usize) -> Result<f64, Err
             Bytes::from(body)
         })
         .collect();
-    let client: Client<_, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let url: http::Uri = format!("{base}/hook").parse()?;
     let before = receiver_count(base).await?;
     let start = Instant::now();
@@ -141,7 +137,8 @@ async fn anchor(base: &str, events: &[Vec<u8>], batch: usize) -> Result<f64, Err
     let bodies = Arc::new(bodies);
     let mut tasks = Vec::new();
     for _ in 0..IN_FLIGHT {
-        let (client, url, next, bodies) = (client.clone(), url.clone(), next.clone(), bodies.clone());
+        let (client, url, next, bodies) =
+            (client.clone(), url.clone(), next.clone(), bodies.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -174,12 +171,7 @@ async fn anchor(base: &str, events: &[Vec<u8>], batch: usize) -> Result<f64, Err
 /// The pipeline: the events in a fresh log, delivered from the start by the
 /// embedded worker and the real webhook connector; with `broken`, a second
 /// destination that fails every attempt runs beside it.
-async fn pipeline(
-    base: &str,
-    events: &[Vec<u8>],
-    batch: u32,
-    broken: bool,
-) -> Result<f64, Error> {
+async fn pipeline(base: &str, events: &[Vec<u8>], batch: u32, broken: bool) -> Result<f64, Error> {
     let dir = tempfile::tempdir()?;
     let log = Log::open(&dir.path().join("log"))?;
     let records: Vec<Record> = events
@@ -261,7 +253,12 @@ async fn main() -> Result<(), Error> {
     let base = args.receiver.trim_end_matches('/').to_owned();
     let events = events(args.events);
     // Warm the receiver and the connections.
-    anchor(&base, &events[..events.len().min(20_000)], args.batch as usize).await?;
+    anchor(
+        &base,
+        &events[..events.len().min(20_000)],
+        args.batch as usize,
+    )
+    .await?;
     let receiver_max = anchor(&base, &events, args.batch as usize).await?;
     let delivered = pipeline(&base, &events, args.batch, false).await?;
     let beside_broken = pipeline(&base, &events, args.batch, true).await?;
