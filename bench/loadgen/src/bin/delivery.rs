@@ -82,7 +82,7 @@ fn destination(url: &str, batch: u32) -> DestinationInfo {
 /// `count` stored events as ingest writes them (about 400 bytes each).
 fn events(count: usize) -> Vec<Vec<u8>> {
     let mut rng = Rng::new(7);
-    let now = 1_764_000_000_000_i64;
+    let now = now_ms();
     (0..count)
         .map(|i| {
             let event = json!({
@@ -174,6 +174,8 @@ async fn anchor(base: &str, events: &[Vec<u8>], batch: usize) -> Result<f64, Err
 async fn pipeline(base: &str, events: &[Vec<u8>], batch: u32, broken: bool) -> Result<f64, Error> {
     let dir = tempfile::tempdir()?;
     let log = Log::open(&dir.path().join("log"))?;
+    // Received now: within the retry policy's maximum age.
+    let received = now_ms();
     let records: Vec<Record> = events
         .iter()
         .enumerate()
@@ -182,7 +184,7 @@ async fn pipeline(base: &str, events: &[Vec<u8>], batch: u32, broken: bool) -> R
             source: "web".to_owned(),
             message_id: format!("bench-{i:09}"),
             partition_key: "p".to_owned(),
-            received_at_ms: 1_764_000_000_000 + i as i64,
+            received_at_ms: received + i as i64,
             json: e.clone(),
         })
         .collect();
@@ -245,6 +247,12 @@ async fn pipeline(base: &str, events: &[Vec<u8>], batch: u32, broken: bool) -> R
         return Err(format!("the receiver counted {counted} of {total} events").into());
     }
     Ok(total as f64 / secs)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[tokio::main(flavor = "multi_thread")]
