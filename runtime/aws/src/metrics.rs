@@ -1,5 +1,5 @@
 //! Delivery counters on AWS: the connector adds each invocation's counts to
-//! one state-table item per destination (`pk = "delivery"`, `sk` = the
+//! one state-table item per destination (`pk = "delivery-metrics"`, `sk` = the
 //! destination; one `UpdateItem` with `ADD`, so concurrent invocations
 //! never overwrite each other), and [`DynamoDeliveryStats`] reads them back
 //! with the queues' depths.
@@ -20,7 +20,7 @@ use uniflow_runtime::delivery::metrics::{
 use crate::sqs::{dlq_name, queue_name};
 
 /// The partition key of delivery counters in the state table.
-pub const METRICS_PK: &str = "delivery";
+pub const METRICS_PK: &str = "delivery-metrics";
 
 /// The attribute holding histogram bucket `i`.
 fn bucket_attribute(i: usize) -> String {
