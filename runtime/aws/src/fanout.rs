@@ -87,9 +87,12 @@ impl FanOut {
         skip: &BTreeSet<usize>,
         now_ms: i64,
     ) -> Result<FanOutReport, FanOutError> {
+        let mut report = FanOutReport::default();
+        if self.routes.is_empty() {
+            return Ok(report);
+        }
         // Per route: (event index, body), in event order.
         let mut per_route: Vec<Vec<(usize, String)>> = vec![Vec::new(); self.routes.len()];
-        let mut report = FanOutReport::default();
         for (i, event) in events.iter().enumerate() {
             if skip.contains(&i) {
                 continue;

@@ -134,7 +134,8 @@ impl std::fmt::Display for Unsent {
 }
 
 /// Sends `bodies` to `queue_url` in order, in batches of at most ten
-/// entries and [`MAX_MESSAGE_BYTES`]; answers per body. A body larger
+/// entries and [`MAX_MESSAGE_BYTES`] (SQS's limit before it was raised to
+/// 1 MiB in 2025, so queues made either way take them); answers per body. A body larger
 /// than SQS allows is [`Unsent::TooLarge`] and the others still go. The
 /// entries SQS refuses for a reason of its own are retried with backoff;
 /// once a batch still fails, sending stops there and every later body is
@@ -146,44 +147,48 @@ pub(crate) async fn send_all(
     bodies: &[String],
 ) -> Vec<Result<(), Unsent>> {
     let mut results: Vec<Result<(), Unsent>> = vec![Err(Unsent::NotTried); bodies.len()];
-    let mut chunk: Vec<usize> = Vec::new();
-    let mut bytes = 0;
-    let mut i = 0;
-    while i <= bodies.len() {
-        let next = bodies.get(i).map(String::len);
-        if let Some(size) = next.filter(|&n| n > MAX_MESSAGE_BYTES) {
-            results[i] = Err(Unsent::TooLarge(size));
-            i += 1;
-            continue;
-        }
-        let full = match next {
-            None => !chunk.is_empty(),
-            Some(size) => chunk.len() == MAX_BATCH_ENTRIES || bytes + size > MAX_MESSAGE_BYTES,
-        };
-        if full {
-            let sent = send_chunk(client, queue_url, bodies, &chunk).await;
-            let failed = sent.is_err();
-            match sent {
-                Ok(()) => chunk.iter().for_each(|&j| results[j] = Ok(())),
-                Err(per_entry) => {
-                    for (j, result) in per_entry {
-                        results[j] = result;
-                    }
+    let (chunks, too_large) = plan(bodies.iter().map(String::len));
+    for i in too_large {
+        results[i] = Err(Unsent::TooLarge(bodies[i].len()));
+    }
+    for chunk in chunks {
+        match send_chunk(client, queue_url, bodies, &chunk).await {
+            Ok(()) => chunk.iter().for_each(|&j| results[j] = Ok(())),
+            Err(per_entry) => {
+                for (j, result) in per_entry {
+                    results[j] = result;
                 }
-            }
-            if failed {
                 return results;
             }
-            chunk.clear();
-            bytes = 0;
         }
-        if let Some(size) = next {
-            chunk.push(i);
-            bytes += size;
-        }
-        i += 1;
     }
     results
+}
+
+/// Splits bodies of these sizes, in order, into batches of at most ten
+/// and [`MAX_MESSAGE_BYTES`] in all; answers the batches (indices) and the
+/// bodies too large to send at all.
+fn plan(sizes: impl Iterator<Item = usize>) -> (Vec<Vec<usize>>, Vec<usize>) {
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    let mut too_large = Vec::new();
+    let mut bytes = 0;
+    for (i, size) in sizes.enumerate() {
+        if size > MAX_MESSAGE_BYTES {
+            too_large.push(i);
+            continue;
+        }
+        match chunks.last_mut() {
+            Some(chunk) if chunk.len() < MAX_BATCH_ENTRIES && bytes + size <= MAX_MESSAGE_BYTES => {
+                chunk.push(i);
+                bytes += size;
+            }
+            _ => {
+                chunks.push(vec![i]);
+                bytes = size;
+            }
+        }
+    }
+    (chunks, too_large)
 }
 
 /// Sends one batch (indices into `bodies`); on failure, the result of each
@@ -383,6 +388,22 @@ mod tests {
             None
         );
         assert_eq!(names.destination_of_arn("acme-shop-prodx"), None);
+    }
+
+    #[test]
+    fn batches_hold_ten_entries_and_256_kib_and_oversized_bodies_are_set_apart() {
+        let kib = 1024;
+        let check = |sizes: &[usize], chunks: &[&[usize]], too_large: &[usize]| {
+            let (got, big) = plan(sizes.iter().copied());
+            let want: Vec<Vec<usize>> = chunks.iter().map(|c| c.to_vec()).collect();
+            assert_eq!((got, big), (want, too_large.to_vec()), "{sizes:?}");
+        };
+        check(&[], &[], &[]);
+        check(&[1; 12], &[&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], &[10, 11]], &[]);
+        // 100 KiB each: two fit in 256 KiB, a third does not.
+        check(&[100 * kib; 5], &[&[0, 1], &[2, 3], &[4]], &[]);
+        // Exactly the limit is allowed, one byte more is not.
+        check(&[256 * kib, 1, 256 * kib + 1, 10], &[&[0], &[1, 3]], &[2]);
     }
 
     #[test]

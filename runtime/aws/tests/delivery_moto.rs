@@ -385,6 +385,36 @@ async fn the_processor_fans_events_out_to_the_queues_that_accept_them() {
     drop(moto);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_sends_many_large_events_and_skips_those_too_large_for_sqs() {
+    let moto = start_moto();
+    let stack = Stack::deploy(&moto.endpoint, &["orders", "all", "signups"]).await;
+    let fanout = FanOut::new(&stack.config, &stack.bundle.destinations, &stack.names);
+    let at = "2026-03-01T10:00:00.000Z";
+    // 25 events of 30 KiB: several calls (batches are split by entries and
+    // bytes; the split itself is unit-tested in `sqs.rs`, as moto takes
+    // batches up to 1 MiB).
+    let mut events: Vec<Bytes> = (0..25)
+        .map(|i| {
+            let mut e = order(&format!("big-{i:02}"), "USD", 1.0, at);
+            e["properties"]["note"] = "x".repeat(30 * 1024).into();
+            Bytes::from(serde_json::to_vec(&e).unwrap())
+        })
+        .collect();
+    let mut huge = order("huge", "USD", 1.0, at);
+    huge["properties"]["note"] = "x".repeat(300 * 1024).into();
+    events.insert(3, Bytes::from(serde_json::to_vec(&huge).unwrap()));
+
+    let report = fanout.send(&events, &BTreeSet::new(), NOW).await.unwrap();
+    assert_eq!(report.sent, 25);
+    assert_eq!(report.too_large, [("huge".to_owned(), "all".to_owned())]);
+    let all = stack.drain(&stack.names.queue_url("all")).await;
+    let ids: Vec<String> = all.into_iter().map(|m| m.id).collect();
+    let expect: Vec<String> = (0..25).map(|i| format!("big-{i:02}")).collect();
+    assert_eq!(ids, expect);
+    drop(moto);
+}
+
 impl Stack {
     /// Creates one more destination's queues; answers the queue's URL.
     async fn deploy_queue(stack: &Stack, destination: &str) -> String {
