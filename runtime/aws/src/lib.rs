@@ -10,14 +10,30 @@
 //! - [`profiles::DynamoProfiles`]: the profile store (identities, profiles
 //!   and suppressed identifiers), one transaction per event.
 //! - [`processor`]: the processor Lambda's logic, Kinesis batches through a
-//!   profile store with partial batch failures.
+//!   profile store and [`fanout`] to the destination queues, with partial
+//!   batch failures.
+//! - [`connector`]: the connector Lambda's logic, SQS batches of queued
+//!   events delivered through connectors, retried by visibility timeout,
+//!   dead-lettered with their last error; [`metrics`] records and reads
+//!   the delivery counters.
+//! - [`queues`]: operations on the queues for `uniflow dlq` and `uniflow
+//!   replay` (peek, redrive, replay from the raw archive).
+//! - [`services`]: S3, Lambda, SSM and Secrets Manager behind the
+//!   connectors' traits.
+//! - [`sqs`]: the queues' names and the batched SQS calls they share.
 //!
 //! Every client is made from the shared AWS config, so `AWS_ENDPOINT_URL`
 //! points all of them at moto in tests.
 
 pub mod apigw;
+pub mod connector;
+pub mod fanout;
+pub mod metrics;
 pub mod processor;
 pub mod profiles;
+pub mod queues;
+pub mod services;
+pub mod sqs;
 
 use std::time::Duration;
 

@@ -17,9 +17,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
+use uniflow_runtime::backend::SystemClock;
 use uniflow_runtime::profiles::{ProfileStore, Rules, suite};
+use uniflow_runtime_aws::fanout::FanOut;
 use uniflow_runtime_aws::processor;
 use uniflow_runtime_aws::profiles::{DynamoProfiles, ProfileTables};
+use uniflow_runtime_aws::sqs::QueueNames;
 use uniflow_schemas::Bundle;
 
 use support::{create_table, sdk_config, start_serialised_moto};
@@ -79,6 +82,16 @@ async fn the_dynamo_store_passes_the_scenarios() {
     drop(moto);
 }
 
+/// Fan-out to no destination (the suite's project has none; fan-out is
+/// tested in `delivery_moto.rs`).
+fn no_fanout(config: &aws_config::SdkConfig) -> FanOut {
+    FanOut::new(
+        config,
+        &Default::default(),
+        &QueueNames::new("http://127.0.0.1/000000000000/", "unused"),
+    )
+}
+
 fn fixture(name: &str) -> KinesisEvent {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
@@ -100,7 +113,8 @@ async fn the_processor_reports_partial_batch_failures() {
     assert_eq!(sequence.len(), 4);
 
     // Three events applied; the record without a messageId skipped, not retried.
-    let handled = processor::process(&store, batch.clone()).await;
+    let handled =
+        processor::process(&store, &no_fanout(&config), &SystemClock, batch.clone()).await;
     assert_eq!(handled.failed, Vec::<String>::new());
     assert_eq!(handled.report.applied, 3, "{:?}", handled.report);
     assert_eq!(handled.skipped.len(), 1, "{:?}", handled.skipped);
@@ -140,7 +154,7 @@ async fn the_processor_reports_partial_batch_failures() {
     assert!(page.events[0].event.get().contains("Order Completed"));
 
     // Redelivered by Lambda: nothing changes.
-    let again = processor::process(&store, batch.clone()).await;
+    let again = processor::process(&store, &no_fanout(&config), &SystemClock, batch.clone()).await;
     assert_eq!(again.failed, Vec::<String>::new());
     assert_eq!((again.report.applied, again.report.duplicates), (0, 3));
     let same = store.profile(&p.id).await.unwrap().unwrap();
@@ -156,10 +170,14 @@ async fn the_processor_reports_partial_batch_failures() {
         },
         rules(),
     );
-    let handled = processor::process(&broken, batch.clone()).await;
+    let handled =
+        processor::process(&broken, &no_fanout(&config), &SystemClock, batch.clone()).await;
     assert_eq!(handled.failed, sequence);
     assert_eq!(handled.report.applied, 0);
-    let response = serde_json::to_value(processor::handle(&broken, batch).await).unwrap();
+    let response = serde_json::to_value(
+        processor::handle(&broken, &no_fanout(&config), &SystemClock, batch).await,
+    )
+    .unwrap();
     let reported: Vec<&str> = response["batchItemFailures"]
         .as_array()
         .unwrap()
@@ -352,7 +370,7 @@ async fn an_item_dynamodb_refuses_stops_the_batch_at_its_event() {
         record("103", &event("b-3", "")),
     ]}))
     .unwrap();
-    let handled = processor::process(&store, batch).await;
+    let handled = processor::process(&store, &no_fanout(&config), &SystemClock, batch).await;
     assert_eq!(handled.failed, ["102", "103"]);
     assert_eq!(handled.report.applied, 1);
     assert!(handled.skipped.is_empty());

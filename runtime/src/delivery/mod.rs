@@ -11,6 +11,8 @@
 //! - [`Connector`]: sends a batch of payloads and answers one [`Outcome`]
 //!   per payload. The connectors live in [`crate::connectors`].
 //! - [`backoff`]: when a retryable failure is tried again.
+//! - [`metrics`]: the counters and latency histogram each backend keeps,
+//!   and [`metrics::DeliveryStats`], how they are read.
 //!
 //! The embedded backend keeps a durable queue per destination on local disk;
 //! the AWS backend uses the SQS queue and dead-letter queue per destination
@@ -27,6 +29,7 @@
 //!    had, and redrive puts it back with its attempts reset.
 
 pub mod admin;
+pub mod metrics;
 
 use std::future::Future;
 use std::pin::Pin;

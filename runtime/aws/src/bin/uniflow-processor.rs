@@ -1,13 +1,17 @@
 //! The processor Lambda: Kinesis batches of stored events in, identities
-//! and profiles in DynamoDB out, failures reported per record. Configured
+//! and profiles in DynamoDB and messages on the destination queues out,
+//! failures reported per record. Configured
 //! by the environment the generated template sets (see
 //! build/lambda/processor.json).
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use uniflow_runtime::backend::SystemClock;
 use uniflow_runtime::profiles::Rules;
+use uniflow_runtime_aws::fanout::FanOut;
 use uniflow_runtime_aws::processor;
 use uniflow_runtime_aws::profiles::{DynamoProfiles, ProfileTables};
+use uniflow_runtime_aws::sqs::QueueNames;
 use uniflow_runtime_aws::{env, load_bundle};
 
 #[tokio::main]
@@ -19,9 +23,12 @@ async fn main() -> Result<(), Error> {
         ProfileTables::from_env()?,
         Rules::new(&bundle.identity),
     );
+    let fanout = FanOut::new(&config, &bundle.destinations, &QueueNames::from_env()?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
-        let store = store.clone();
-        async move { Ok::<_, Error>(processor::handle(&store, event.payload).await) }
+        let (store, fanout) = (store.clone(), fanout.clone());
+        async move {
+            Ok::<_, Error>(processor::handle(&store, &fanout, &SystemClock, event.payload).await)
+        }
     }))
     .await
 }
