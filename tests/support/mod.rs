@@ -35,8 +35,17 @@ impl Drop for Dev {
 /// Starts `uniflow dev examples/shop --port 0 --data DATA ARGS...` and
 /// reads the port and token it prints.
 pub fn start_dev(data: &Path, args: &[&str]) -> Dev {
+    start_dev_in(Path::new("examples/shop"), data, args)
+}
+
+/// Starts `uniflow dev PROJECT --port 0 --data DATA ARGS...` (`PROJECT`
+/// relative to the repository's root, or absolute) and reads the port and
+/// token it prints.
+pub fn start_dev_in(project: &Path, data: &Path, args: &[&str]) -> Dev {
     let mut child = Command::new(env!("CARGO_BIN_EXE_uniflow"))
-        .args(["dev", "examples/shop", "--port", "0"])
+        .arg("dev")
+        .arg(project)
+        .args(["--port", "0"])
         .args(args)
         .arg("--data")
         .arg(data)

@@ -110,32 +110,47 @@ pub fn run(request: &Request) -> anyhow::Result<ExitStatus> {
             Some(sink)
         };
         let done = replay(&archive, sink.as_ref(), &plan, &progress_bar()).await?;
-        let mut out = std::io::stdout().lock();
-        let what = match plan.event {
-            Some(event) => format!("`{event}` events"),
-            None => "events".to_owned(),
-        };
-        if done.selected == 0 {
-            writeln!(
-                out,
-                "no events to replay: none of the {} archived events received in {window} are {what} `{name}` receives",
-                done.read
-            )?;
-        } else if request.dry_run {
-            writeln!(
-                out,
-                "would replay {} {what} received in {window} to `{name}` (dry run: nothing sent)",
-                done.selected
-            )?;
-        } else {
-            writeln!(
-                out,
-                "replayed {} {what} received in {window} to `{name}`'s queue",
-                done.sent
-            )?;
-        }
+        writeln!(
+            std::io::stdout(),
+            "{}",
+            summary(&done, &plan, request.dry_run)
+        )?;
         Ok(ExitStatus::Success)
     })
+}
+
+/// The last line of a replay.
+fn summary(done: &Done, plan: &Plan<'_>, dry_run: bool) -> String {
+    let (name, window) = (plan.destination, plan.window);
+    let events = |n: u64| {
+        let s = if n == 1 { "" } else { "s" };
+        match plan.event {
+            Some(event) => format!("{n} `{event}` event{s}"),
+            None => format!("{n} event{s}"),
+        }
+    };
+    if done.in_window == 0 {
+        format!("no events to replay: the archive has none received in {window}")
+    } else if done.selected == 0 {
+        let which = match plan.event {
+            Some(event) => format!("a `{event}` event"),
+            None => "an event".to_owned(),
+        };
+        let (n, s) = (done.in_window, if done.in_window == 1 { "" } else { "s" });
+        format!(
+            "no events to replay: of the {n} archived event{s} received in {window}, none is {which} `{name}` receives"
+        )
+    } else if dry_run {
+        format!(
+            "would replay {} received in {window} to `{name}` (dry run: nothing sent)",
+            events(done.selected)
+        )
+    } else {
+        format!(
+            "replayed {} received in {window} to `{name}`'s queue",
+            events(done.sent)
+        )
+    }
 }
 
 /// Prints `error: MESSAGE`; exit 1.
@@ -197,6 +212,8 @@ struct Plan<'a> {
 struct Done {
     /// Events read from the overlapping partitions.
     read: u64,
+    /// Those received in the window.
+    in_window: u64,
     /// Those in the window that the destination receives.
     selected: u64,
     /// Those sent (0 in a dry run).
@@ -211,10 +228,22 @@ struct Selected {
     json: Vec<u8>,
 }
 
+/// What becomes of one archived event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Choice {
+    /// Received before or after the window.
+    Outside,
+    /// In the window, but not named `--event` or not received by the
+    /// destination.
+    Skipped,
+    /// Replayed.
+    Chosen(Selected),
+}
+
 /// Whether an archived event (one line) is replayed: received in the
 /// window, named `event` when given (a track event), and received by the
 /// destination. An error names what is wrong with the line.
-fn select(line: &[u8], plan: &Plan<'_>) -> Result<Option<Selected>, String> {
+fn select(line: &[u8], plan: &Plan<'_>) -> Result<Choice, String> {
     let value: Value =
         serde_json::from_slice(line).map_err(|e| format!("is not a JSON event ({e})"))?;
     let received = value
@@ -224,22 +253,22 @@ fn select(line: &[u8], plan: &Plan<'_>) -> Result<Option<Selected>, String> {
     let received_ms = parse_ms(received)
         .ok_or_else(|| format!("has a receivedAt that is not a time: `{received}`"))?;
     if !plan.window.contains(received_ms) {
-        return Ok(None);
+        return Ok(Choice::Outside);
     }
     if let Some(name) = plan.event {
         let track = value.get("type").and_then(Value::as_str) == Some("track");
         if !track || value.get("event").and_then(Value::as_str) != Some(name) {
-            return Ok(None);
+            return Ok(Choice::Skipped);
         }
     }
     if !plan.info.accepts(&value) {
-        return Ok(None);
+        return Ok(Choice::Skipped);
     }
     let id = value
         .get("messageId")
         .and_then(Value::as_str)
         .ok_or("has no messageId")?;
-    Ok(Some(Selected {
+    Ok(Choice::Chosen(Selected {
         received_ms,
         id: id.to_owned(),
         json: line.to_vec(),
@@ -375,8 +404,12 @@ async fn replay<A: Archive, S: Sink>(
             for (n, line) in lines.iter().enumerate() {
                 done.read += 1;
                 match select(line, plan) {
-                    Ok(Some(s)) => selected.push(s),
-                    Ok(None) => {}
+                    Ok(Choice::Chosen(s)) => {
+                        done.in_window += 1;
+                        selected.push(s);
+                    }
+                    Ok(Choice::Skipped) => done.in_window += 1,
+                    Ok(Choice::Outside) => {}
                     Err(why) => bail!("{} line {}: the event {why}", object.name, n + 1),
                 }
             }
@@ -564,6 +597,7 @@ mod tests {
             done,
             Done {
                 read: 5,
+                in_window: 5,
                 selected: 5,
                 sent: 5
             }
@@ -610,6 +644,7 @@ mod tests {
             done,
             Done {
                 read: 8,
+                in_window: 8,
                 selected: 8,
                 sent: 0
             }
@@ -683,6 +718,63 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn the_summary_says_what_happened() {
+        let all = destination(None, None);
+        let window = Window::parse("2026-11-25", "2026-11-26", 0).unwrap();
+        let plan = |event| Plan {
+            destination: "hook",
+            info: &all,
+            window,
+            event,
+        };
+        let done = |in_window, selected, sent| Done {
+            read: 9,
+            in_window,
+            selected,
+            sent,
+        };
+        let w = "[2026-11-25T00:00:00.000Z, 2026-11-26T00:00:00.000Z)";
+        for (done, event, dry_run, expect) in [
+            (
+                done(0, 0, 0),
+                None,
+                false,
+                format!("no events to replay: the archive has none received in {w}"),
+            ),
+            (
+                done(1, 0, 0),
+                Some("Signed Up"),
+                false,
+                format!(
+                    "no events to replay: of the 1 archived event received in {w}, none is a `Signed Up` event `hook` receives"
+                ),
+            ),
+            (
+                done(4, 0, 0),
+                None,
+                true,
+                format!(
+                    "no events to replay: of the 4 archived events received in {w}, none is an event `hook` receives"
+                ),
+            ),
+            (
+                done(4, 1, 0),
+                None,
+                true,
+                format!("would replay 1 event received in {w} to `hook` (dry run: nothing sent)"),
+            ),
+            (
+                done(4, 3, 3),
+                Some("Order Completed"),
+                false,
+                format!("replayed 3 `Order Completed` events received in {w} to `hook`'s queue"),
+            ),
+        ] {
+            assert_eq!(summary(&done, &plan(event), dry_run), expect);
+        }
     }
 
     #[test]
