@@ -173,10 +173,23 @@ fn replay_sends_archived_events_to_one_destination() {
         assert!(Instant::now() < deadline, "the events were not archived");
         std::thread::sleep(Duration::from_millis(50));
     }
+
+    // The file gains `hook` but the running `uniflow dev` has not: the
+    // API refuses, exit 1.
+    write_project(&project, true);
+    let run = uniflow(
+        &["replay", "hook", "--from", "-1h", "--to", "now"],
+        &project,
+        &data,
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(
+        run.stderr,
+        "error: no destination `hook` in this project (it has: other) (destination_not_found)\n"
+    );
     drop(dev);
 
-    // `hook` is added; it starts with an empty queue.
-    write_project(&project, true);
+    // Restarted with `hook`, which starts with an empty queue.
     let dev = start_dev_in(&project, &data, &[]);
     assert_eq!(metrics(&dev, "hook")["queued"], 0);
     let to = uniflow_runtime::time::format_ms(now_ms() + 3_600_000);
@@ -429,6 +442,10 @@ fn dlq_lists_shows_and_redrives_dead_letters() {
         "{}",
         run.stdout
     );
+
+    // A full last page with nothing after it says nothing more.
+    let run = dlq(&["list", "hook", "--limit", "2"]);
+    assert_eq!(run.stdout.lines().count(), 3, "{}", run.stdout);
 
     // One in full, by messageId or by handle.
     let run = dlq(&["show", "hook", "m-signup"]);

@@ -40,15 +40,14 @@ pub fn block_on(
         .context("cannot start the async runtime")?;
     match runtime.block_on(command) {
         Ok(status) => Ok(status),
-        Err(e) => match e.downcast::<Refused>() {
-            // The API said no to what the user asked: exit 1.
-            Ok(refused) => {
-                let mut stderr = std::io::stderr().lock();
-                writeln!(stderr, "error: {refused}")?;
-                Ok(ExitStatus::Failure)
-            }
-            Err(e) => Err(e),
-        },
+        // The API said no to what the user asked: exit 1, with what the
+        // command was doing when it did.
+        Err(e) if e.downcast_ref::<Refused>().is_some() => {
+            let mut stderr = std::io::stderr().lock();
+            writeln!(stderr, "error: {e:#}")?;
+            Ok(ExitStatus::Failure)
+        }
+        Err(e) => Err(e),
     }
 }
 

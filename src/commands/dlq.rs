@@ -155,6 +155,10 @@ async fn list(
     while (letters.len() as u64) < u64::from(limit) {
         let want = (limit - letters.len() as u32).min(PAGE);
         let page = page(client, destination, after.as_deref(), want).await?;
+        if page.items.is_empty() {
+            more = false;
+            break;
+        }
         letters.extend(page.items);
         match page.next {
             Some(next) => {
@@ -226,13 +230,15 @@ async fn list(
         line(&mut text, &cells);
     }
     if more {
-        let m = metrics(client, destination).await?;
-        let _ = writeln!(
-            text,
-            "... {} shown of {} dead letters: --limit to see more",
-            letters.len(),
-            m.dlq_depth
-        );
+        // The last page may have been full with nothing after it.
+        let depth = metrics(client, destination).await?.dlq_depth;
+        if depth > letters.len() as u64 {
+            let _ = writeln!(
+                text,
+                "... {} shown of {depth} dead letters: --limit to see more",
+                letters.len(),
+            );
+        }
     }
     out.write_all(text.as_bytes())?;
     Ok(ExitStatus::Success)
@@ -247,6 +253,9 @@ async fn show(
     let mut after: Option<String> = None;
     let found = loop {
         let page = page(client, destination, after.as_deref(), PAGE).await?;
+        if page.items.is_empty() {
+            break None;
+        }
         if let Some(letter) = page
             .items
             .into_iter()
