@@ -22,6 +22,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///   uniflow dev my-shop         run the pipeline on this machine
 ///   uniflow profiles get email:ann@example.com my-shop
 ///                               see the profile identity resolution built
+///   uniflow dlq list crm my-shop
+///                               see what a destination refused, then redrive it
+///   uniflow replay crm my-shop --from -2h --to now
+///                               send archived events to one destination again
 ///
 /// The language reference is compiler/LANGUAGE.md in the uniflow repository.
 #[derive(Debug, Parser)]
@@ -192,6 +196,78 @@ pub enum Command {
         #[command(subcommand)]
         command: ProfilesCommand,
     },
+    /// See and redrive a destination's dead letters.
+    ///
+    /// A message lands in the dead-letter queue when its destination refused
+    /// it for good (a 4xx other than 408 and 429) or when retries ran out
+    /// (`retry attempts` or `max-age` in uniflow.kdl). It waits there, with
+    /// its last error, until you redrive it: back on the destination's
+    /// queue, attempts reset.
+    ///
+    /// Talks to the management API of a running `uniflow dev` (its URL and
+    /// token are in DATA/dev.json), or of a deployed stack with --api and
+    /// --token.
+    ///
+    /// Examples:
+    ///
+    ///   uniflow dlq list crm
+    ///   uniflow dlq show crm 42
+    ///   uniflow dlq redrive crm --filter "event = 'Order Completed'"
+    ///
+    /// Exit status: 0 done, 1 no such destination or dead letter, a bad
+    /// filter (or a refused token), 2 uniflow could not ask (`uniflow dev`
+    /// not running, the API failed).
+    #[command(verbatim_doc_comment)]
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Send archived events to one destination again.
+    ///
+    /// Reads the raw archive `uniflow dev` writes (DATA/archive/raw/, only the
+    /// hour partitions that overlap the window), keeps the events received in
+    /// [--from, --to) that the destination receives (its `events`, types and
+    /// `filter`; and named --event if given), and puts them on that
+    /// destination's queue only, oldest first, in requests of at most 1,000
+    /// events and 1 MiB. Other destinations and profiles see nothing. Each
+    /// event keeps its messageId, the receiver's idempotency key.
+    ///
+    /// A time is RFC 3339 (2026-11-25T10:00:00Z, or with an offset), a date
+    /// (2026-11-25, midnight UTC), `now`, or a span before now: -30m, -2h,
+    /// -7d (s, m, h, d, w).
+    ///
+    /// The archive is read from the project's data directory (PATH and
+    /// --data as for `uniflow dev`); the events go through the management
+    /// API of the running `uniflow dev` (or --api and --token).
+    ///
+    /// Examples:
+    ///
+    ///   uniflow replay crm --from -2h --to now --dry-run
+    ///   uniflow replay crm --from 2026-11-25 --to 2026-11-26 --event "Order Completed"
+    ///   uniflow replay crm examples/shop --from 2026-11-25T10:00:00Z --to 2026-11-25T12:30:00Z
+    ///
+    /// Exit status: 0 done (even when nothing matched), 1 a bad time or
+    /// window, an unknown destination or event, a project with errors, 2
+    /// uniflow could not read the archive or send (`uniflow dev` not running).
+    #[command(verbatim_doc_comment)]
+    Replay {
+        /// The destination to send to, as named in uniflow.kdl.
+        destination: String,
+        /// The first time of the window (included).
+        #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+        from: String,
+        /// The end of the window (excluded).
+        #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+        to: String,
+        /// Only track events of this name (`Order Completed`).
+        #[arg(long, value_name = "NAME")]
+        event: Option<String>,
+        /// Count what would be sent, send nothing (needs no `uniflow dev`).
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Format uniflow.kdl files canonically, keeping comments.
     ///
     /// One node per line, four-space indents, strings in double quotes. The
@@ -280,6 +356,86 @@ pub enum ProfilesCommand {
     },
 }
 
+/// `uniflow dlq` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List a destination's dead letters, oldest first.
+    ///
+    /// One line each: its handle (for `show`), the messageId, the event
+    /// (a track event's name, else the call type), attempts made, when it
+    /// failed and why (shortened; `--format json` has it all).
+    ///
+    /// Examples:
+    ///
+    ///   uniflow dlq list crm
+    ///   uniflow dlq list crm examples/shop --limit 500 --format json
+    #[command(verbatim_doc_comment)]
+    List {
+        /// The destination, as named in uniflow.kdl.
+        destination: String,
+        /// Show at most this many (1 to 100000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        limit: u32,
+        /// How to print them (`json`: the API's dead letters, in an array).
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Show one dead letter in full: why it failed, and its event.
+    ///
+    /// Name it by its handle (the first column of `list`) or by its
+    /// messageId.
+    ///
+    /// Examples:
+    ///
+    ///   uniflow dlq show crm 42
+    ///   uniflow dlq show crm 0b6c1f2e-9a4d-4c7e-8d21-5f0a3b9e7c14 --format json
+    #[command(verbatim_doc_comment)]
+    Show {
+        /// The destination, as named in uniflow.kdl.
+        destination: String,
+        /// The dead letter's handle, or its event's messageId.
+        id: String,
+        /// How to print it (`json`: the API's dead letter).
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Put dead letters back on the destination's queue, attempts reset.
+    ///
+    /// Oldest first; all of them, or those whose event --filter holds for
+    /// (a condition as in a destination's `filter`), at most --max. Fix what
+    /// made them fail first (the receiver, a secret, the template), or they
+    /// come back.
+    ///
+    /// Asks for confirmation on a terminal; --yes skips the question and is
+    /// required when standard input is not a terminal (scripts).
+    ///
+    /// Examples:
+    ///
+    ///   uniflow dlq redrive crm
+    ///   uniflow dlq redrive crm --max 100 --yes
+    ///   uniflow dlq redrive crm --filter "event = 'Order Completed' AND properties.revenue > 0"
+    #[command(verbatim_doc_comment)]
+    Redrive {
+        /// The destination, as named in uniflow.kdl.
+        destination: String,
+        /// Move at most this many.
+        #[arg(long, value_name = "N")]
+        max: Option<u64>,
+        /// Only dead letters whose event this condition holds for.
+        #[arg(long, value_name = "CONDITION")]
+        filter: Option<String>,
+        /// Redrive without asking.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
 /// Where the management API is.
 #[derive(Debug, Args)]
 pub struct ApiArgs {
@@ -301,12 +457,12 @@ pub struct ApiArgs {
     pub token: Option<String>,
 }
 
-/// Output formats of `profiles`.
+/// Output formats of `profiles` and `dlq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     /// Text for people.
     Human,
-    /// The management API's JSON answers, in one object.
+    /// The management API's JSON answers.
     Json,
 }
 

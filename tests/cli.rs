@@ -202,6 +202,31 @@ fn help_teaches_the_commands() {
             assert!(run.stdout.contains(needle), "{command}: {needle}");
         }
     }
+    for command in ["list", "show", "redrive"] {
+        let run = uniflow(&["dlq", command, "--help"], &root());
+        assert_eq!(run.code, 0);
+        for needle in [
+            "Examples:",
+            "uniflow dlq ",
+            "--data",
+            "--api",
+            "UNIFLOW_API_TOKEN",
+        ] {
+            assert!(run.stdout.contains(needle), "dlq {command}: {needle}");
+        }
+    }
+    let run = uniflow(&["replay", "--help"], &root());
+    assert_eq!(run.code, 0);
+    for needle in [
+        "Examples:",
+        "--from <TIME>",
+        "--to <TIME>",
+        "--dry-run",
+        "-2h",
+        "--api",
+    ] {
+        assert!(run.stdout.contains(needle), "replay: {needle}");
+    }
 }
 
 #[test]

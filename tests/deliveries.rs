@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Dev, api_get, post_batch, start_project, status};
+use support::{Dev, api_get, post_batch, start_dev_in, status};
 use uniflow_testkit::{Receiver, Reply, Script, Step, verify_signature};
 
 /// How long a scenario may take before the test gives up (generous: the
@@ -151,7 +151,7 @@ async fn every_event_reaches_each_receiver_through_scripted_failures() {
         .map(|(name, r, extra)| (*name, r.url(), *extra))
         .collect();
     project(dir.path(), &destinations);
-    let dev = start_project(dir.path(), &data, &[]);
+    let dev = start_dev_in(dir.path(), &data, &[]);
     let ids = send_orders(&dev, &data, "o", 60);
 
     for (name, receiver, _) in &receivers[..4] {
@@ -223,7 +223,7 @@ async fn a_sigkill_during_deliveries_loses_no_event() {
     project(dir.path(), &[("crm", receiver.url(), "")]);
     let mut all = Vec::new();
     for round in 0..3 {
-        let mut dev = start_project(dir.path(), &data, &[]);
+        let mut dev = start_dev_in(dir.path(), &data, &[]);
         all.extend(send_orders(&dev, &data, &format!("k{round}-"), 300));
         let before = receiver.delivered().len();
         until("some deliveries happen", || {
@@ -238,7 +238,7 @@ async fn a_sigkill_during_deliveries_loses_no_event() {
             "the kill came after every delivery"
         );
     }
-    let _dev = start_project(dir.path(), &data, &[]);
+    let _dev = start_dev_in(dir.path(), &data, &[]);
     until("every acknowledged event is delivered", || {
         delivered_all(&receiver, &all)
     })
@@ -267,7 +267,7 @@ async fn dead_letters_are_redriven_and_the_filter_is_honoured() {
         dir.path(),
         &[("crm", receiver.url(), "filter \"properties.revenue >= 10\"")],
     );
-    let dev = start_project(dir.path(), &data, &[]);
+    let dev = start_dev_in(dir.path(), &data, &[]);
     let ids = send_orders(&dev, &data, "r", 30);
     // Not subscribed: below the filter's threshold.
     let answer = post_batch(

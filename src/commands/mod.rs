@@ -1,12 +1,15 @@
 //! One module per subcommand; each returns an [`ExitStatus`].
 
+mod api;
 mod build;
 mod check;
 mod dev;
 mod dev_api;
+mod dlq;
 mod fmt;
 mod init;
 mod profiles;
+mod replay;
 mod validate;
 
 use std::io::IsTerminal;
@@ -40,6 +43,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             archive_wait_ms,
         } => dev::run(&path, port, data.as_deref(), rate_limit, archive_wait_ms),
         Command::Profiles { command } => profiles::run(command),
+        Command::Dlq { command } => dlq::run(command),
+        Command::Replay {
+            destination,
+            from,
+            to,
+            event,
+            dry_run,
+            api,
+        } => replay::run(&replay::Request {
+            destination,
+            from,
+            to,
+            event,
+            dry_run,
+            api,
+        }),
         Command::Validate { config, file } => validate::run(&config, file.as_deref()),
         Command::Fmt {
             paths,

@@ -3,36 +3,19 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Method, Request, header};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use anyhow::Context;
+use hyper::Method;
 use serde_json::Value;
 
-use super::dev_api::{DevFile, dev_file};
-use super::resolve;
+use super::api::{self, Client, encode};
 use crate::ExitStatus;
-use crate::cli::{ApiArgs, OutputFormat, ProfilesCommand};
-
-/// How long one request may take, connection included.
-const TIMEOUT: Duration = Duration::from_secs(30);
+use crate::cli::{OutputFormat, ProfilesCommand};
 
 /// Runs a `profiles` subcommand.
 pub fn run(command: ProfilesCommand) -> anyhow::Result<ExitStatus> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let outcome = match command {
+    api::block_on(async move {
+        match command {
             ProfilesCommand::Get {
                 profile,
                 events,
@@ -55,261 +38,23 @@ pub fn run(command: ProfilesCommand) -> anyhow::Result<ExitStatus> {
                 }
                 delete(&Client::new(&api)?, &profile, yes).await
             }
-        };
-        match outcome {
-            Ok(status) => Ok(status),
-            Err(e) => match e.downcast::<Refused>() {
-                // The API said no to what the user asked: exit 1.
-                Ok(refused) => {
-                    let mut stderr = std::io::stderr().lock();
-                    writeln!(stderr, "error: {refused}")?;
-                    Ok(ExitStatus::Failure)
-                }
-                Err(e) => Err(e),
-            },
         }
     })
 }
 
-/// A 4xx answer of the management API: the request was wrong (exit 1).
-#[derive(Debug)]
-struct Refused {
-    code: String,
-    message: String,
-}
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.code)
-    }
-}
-
-impl std::error::Error for Refused {}
-
-/// The management API, over HTTP.
-struct Client {
-    /// `http[s]://host[:port][/prefix]`, without a trailing slash or `/api/v1`.
-    base: String,
-    /// Where `base` came from, for error messages.
-    origin: String,
-    token: Option<String>,
-    http: HttpClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
-}
-
-impl Client {
-    /// The API named by --api (and --token), else by `dev.json`.
-    fn new(args: &ApiArgs) -> anyhow::Result<Client> {
-        let (url, token, origin) = match &args.api {
-            Some(url) => (url.clone(), args.token.clone(), "--api".to_owned()),
-            None => {
-                let data = data_dir(&args.path, args.data.as_deref());
-                let path = dev_file(&data);
-                let bytes = match std::fs::read(&path) {
-                    Ok(b) => b,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-                        "no management API to ask: {} does not exist. `uniflow dev` writes it when it starts; start it (with the same --data), or pass --api and --token (UNIFLOW_API_URL, UNIFLOW_API_TOKEN)",
-                        path.display()
-                    ),
-                    Err(e) => {
-                        return Err(e).with_context(|| format!("cannot read {}", path.display()));
-                    }
-                };
-                let file: DevFile = serde_json::from_slice(&bytes).with_context(|| {
-                    format!(
-                        "{} is not what `uniflow dev` writes; restart `uniflow dev` to rewrite it",
-                        path.display()
-                    )
-                })?;
-                // --token still wins, for a token kept elsewhere.
-                let token = args.token.clone().or(Some(file.token));
-                (file.api, token, path.display().to_string())
-            }
-        };
-        let base = base_url(&url)?;
-        let connector = connector(base.starts_with("https://"))?;
-        Ok(Client {
-            base,
-            origin,
-            token,
-            http: HttpClient::builder(TokioExecutor::new()).build(connector),
-        })
-    }
-
-    /// Whether the API is a `uniflow dev` on this machine.
-    fn is_local(&self) -> bool {
-        self.origin != "--api"
-            || ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-                .iter()
-                .any(|p| self.base.starts_with(p))
-    }
-
-    /// Sends a request to `/api/v1{path}` and reads its JSON answer.
-    async fn call(&self, method: Method, path: &str) -> anyhow::Result<Value> {
-        let url = format!("{}/api/v1{path}", self.base);
-        let mut request = Request::builder()
-            .method(method)
-            .uri(&url)
-            .header(header::ACCEPT, "application/json");
-        if let Some(token) = &self.token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let request = request
-            .body(Full::new(Bytes::new()))
-            .with_context(|| format!("cannot make a request to {url}"))?;
-        let unreachable = |why: String| {
-            let hint = if self.is_local() {
-                "is `uniflow dev` running?"
-            } else {
-                "check the URL and the network"
-            };
-            anyhow!(
-                "cannot reach the management API at {} (from {}): {hint} ({why})",
-                self.base,
-                self.origin
-            )
-        };
-        let response = match tokio::time::timeout(TIMEOUT, self.http.request(request)).await {
-            Err(_) => return Err(unreachable(format!("no answer in {}s", TIMEOUT.as_secs()))),
-            Ok(Err(e)) if e.is_connect() => return Err(unreachable(error_chain(&e))),
-            Ok(Err(e)) => bail!(
-                "the management API at {} failed to answer: {}",
-                self.base,
-                error_chain(&e)
-            ),
-            Ok(Ok(r)) => r,
-        };
-        let status = response.status();
-        let body = tokio::time::timeout(TIMEOUT, response.into_body().collect())
-            .await
-            .map_err(|_| anyhow!("the management API at {} stopped answering", self.base))?
-            .with_context(|| format!("the management API at {} broke its answer", self.base))?
-            .to_bytes();
-        let json: Option<Value> = serde_json::from_slice(&body).ok();
-        if status.is_success() {
-            return json.ok_or_else(|| {
-                anyhow!(
-                    "the management API at {} answered {status} with something that is not JSON",
-                    self.base
-                )
-            });
-        }
-        let field = |name: &str| {
-            json.as_ref()
-                .and_then(|j| j.get(name))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        match (field("code"), field("message")) {
-            (Some(code), Some(message)) if status.is_client_error() => {
-                Err(Refused { code, message }.into())
-            }
-            (Some(code), Some(message)) => bail!(
-                "the management API at {} failed: {message} ({code}, {status})",
-                self.base
-            ),
-            _ => bail!(
-                "{url} answered {status} without a management API error: is {} a `uniflow dev` with the management API (or a deployed stack)? {}",
-                self.base,
-                excerpt(&body)
-            ),
-        }
-    }
-
-    /// The live profile named by an id or a `type:value` identifier.
-    async fn profile(&self, target: &str) -> anyhow::Result<Value> {
-        if target.contains(':') {
-            self.call(
+/// The live profile named by an id or a `type:value` identifier.
+async fn lookup(client: &Client, target: &str) -> anyhow::Result<Value> {
+    if target.contains(':') {
+        client
+            .call(
                 Method::GET,
                 &format!("/profiles?identifier={}", encode(target)),
             )
             .await
-        } else {
-            self.call(Method::GET, &format!("/profiles/{}", encode(target)))
-                .await
-        }
-    }
-}
-
-/// Plain HTTP, and HTTPS with rustls (ring) and this system's root
-/// certificates, loaded only when the API is https.
-fn connector(https: bool) -> anyhow::Result<HttpsConnector<HttpConnector>> {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(Duration::from_secs(10)));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let builder = if https {
-        builder
-            .with_provider_and_native_roots(provider)
-            .context("cannot load this system's root certificates for https")?
     } else {
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .context("cannot set up TLS")?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth();
-        builder.with_tls_config(config)
-    };
-    Ok(builder.https_or_http().enable_http1().wrap_connector(http))
-}
-
-/// `dev`'s data directory for the project at `path`.
-fn data_dir(path: &Path, data: Option<&Path>) -> PathBuf {
-    if let Some(d) = data {
-        return d.to_owned();
-    }
-    let file = resolve(path);
-    file.parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-        .join(".uniflow")
-}
-
-/// `http[s]://host[:port][/prefix]` from what a person may paste: a trailing slash or the
-/// `/api/v1` that `uniflow dev` prints are dropped.
-fn base_url(url: &str) -> anyhow::Result<String> {
-    let trimmed = url.trim().trim_end_matches('/');
-    let trimmed = trimmed.strip_suffix("/api/v1").unwrap_or(trimmed);
-    let parsed: hyper::Uri = trimmed
-        .parse()
-        .with_context(|| format!("`{url}` is not a URL"))?;
-    if !matches!(parsed.scheme_str(), Some("http" | "https")) {
-        bail!("`{url}` is not an http:// or https:// URL (for example http://127.0.0.1:8088)");
-    }
-    if parsed.host().is_none() {
-        bail!("`{url}` has no host (for example http://127.0.0.1:8088)");
-    }
-    Ok(trimmed.to_owned())
-}
-
-/// Percent-encodes everything but unreserved characters.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let _ = write!(text, ": {s}");
-        source = s.source();
-    }
-    text
-}
-
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    match text.char_indices().nth(200) {
-        Some((i, _)) => format!("{}...", &text[..i]),
-        None => text.to_owned(),
+        client
+            .call(Method::GET, &format!("/profiles/{}", encode(target)))
+            .await
     }
 }
 
@@ -386,7 +131,7 @@ async fn get(
     events: u16,
     format: OutputFormat,
 ) -> anyhow::Result<ExitStatus> {
-    let profile = client.profile(target).await?;
+    let profile = lookup(client, target).await?;
     let id = encode(str_of(&profile, "id"));
     let identities = client
         .call(Method::GET, &format!("/profiles/{id}/identities"))
@@ -491,7 +236,7 @@ async fn explain(
     target: &str,
     format: OutputFormat,
 ) -> anyhow::Result<ExitStatus> {
-    let profile = client.profile(target).await?;
+    let profile = lookup(client, target).await?;
     let id = encode(str_of(&profile, "id"));
     let identities = client
         .call(Method::GET, &format!("/profiles/{id}/identities"))
@@ -605,7 +350,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 async fn delete(client: &Client, target: &str, yes: bool) -> anyhow::Result<ExitStatus> {
-    let profile = client.profile(target).await?;
+    let profile = lookup(client, target).await?;
     let id = str_of(&profile, "id").to_owned();
     if !yes {
         let merged = list(&profile["mergedFrom"]).len();
@@ -655,43 +400,4 @@ async fn delete(client: &Client, target: &str, yes: bool) -> anyhow::Result<Exit
         suppressed.join(", ")
     )?;
     Ok(ExitStatus::Success)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base_urls() {
-        for (input, expect) in [
-            ("http://127.0.0.1:8088", Ok("http://127.0.0.1:8088")),
-            ("http://127.0.0.1:8088/", Ok("http://127.0.0.1:8088")),
-            ("http://127.0.0.1:8088/api/v1", Ok("http://127.0.0.1:8088")),
-            ("http://localhost:8088/api/v1/", Ok("http://localhost:8088")),
-            (
-                "https://abc.execute-api.eu-west-1.amazonaws.com/api/v1",
-                Ok("https://abc.execute-api.eu-west-1.amazonaws.com"),
-            ),
-            ("127.0.0.1:8088", Err("not an http:// or https:// URL")),
-            ("ftp://x.example", Err("not an http:// or https:// URL")),
-            ("http://", Err("not an http:// or https:// URL")),
-            ("not a url", Err("not a URL")),
-        ] {
-            match (base_url(input), expect) {
-                (Ok(got), Ok(want)) => assert_eq!(got, want, "{input}"),
-                (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{input}: {e}"),
-                (got, want) => panic!("{input}: {got:?}, expected {want:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn encoding_keeps_only_unreserved_characters() {
-        assert_eq!(
-            encode("email:ann+1@example.com"),
-            "email%3Aann%2B1%40example.com"
-        );
-        assert_eq!(encode("Order Completed"), "Order%20Completed");
-        assert_eq!(encode("é"), "%C3%A9");
-    }
 }

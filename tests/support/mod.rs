@@ -35,13 +35,13 @@ impl Drop for Dev {
 /// Starts `uniflow dev examples/shop --port 0 --data DATA ARGS...` and
 /// reads the port and token it prints.
 pub fn start_dev(data: &Path, args: &[&str]) -> Dev {
-    start_project(Path::new("examples/shop"), data, args)
+    start_dev_in(Path::new("examples/shop"), data, args)
 }
 
-/// Starts `uniflow dev PROJECT --port 0 --data DATA ARGS...` (a relative
-/// project path is from the repository's root) and reads the port and
+/// Starts `uniflow dev PROJECT --port 0 --data DATA ARGS...` (`PROJECT`
+/// relative to the repository's root, or absolute) and reads the port and
 /// token it prints.
-pub fn start_project(project: &Path, data: &Path, args: &[&str]) -> Dev {
+pub fn start_dev_in(project: &Path, data: &Path, args: &[&str]) -> Dev {
     let mut child = Command::new(env!("CARGO_BIN_EXE_uniflow"))
         .arg("dev")
         .arg(project)
