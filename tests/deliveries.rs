@@ -180,7 +180,7 @@ async fn every_event_reaches_each_receiver_through_scripted_failures() {
     // 400 is permanent: every event in the dead-letter queue at once, with
     // the response kept, each attempted once.
     until("the refused events are dead letters", || {
-        api_get(&dev, "/destinations/refused/metrics").1["dlq_depth"] == 60
+        api_get(&dev, "/destinations/refused/metrics").1["dlqDepth"] == 60
     })
     .await;
     assert_eq!(refused.requests().len(), 60);
@@ -208,8 +208,8 @@ async fn every_event_reaches_each_receiver_through_scripted_failures() {
     .await;
     let (_, m) = api_get(&dev, "/destinations/flaky/metrics");
     assert!(m["retried"].as_u64().unwrap() >= 10, "{m}");
-    assert_eq!(m["dead_lettered"], 0, "{m}");
-    assert!(m["latency_ms"]["p50"].as_u64().is_some(), "{m}");
+    assert_eq!(m["deadLettered"], 0, "{m}");
+    assert!(m["latencyMs"]["p50"].as_u64().is_some(), "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,11 +281,11 @@ async fn dead_letters_are_redriven_and_the_filter_is_honoured() {
     assert_eq!(status(&answer), Some(200));
     until("everything is delivered or dead", || {
         let (_, m) = api_get(&dev, "/destinations/crm/metrics");
-        m["delivered"].as_u64().unwrap_or(0) + m["dlq_depth"].as_u64().unwrap_or(0) == 30
+        m["delivered"].as_u64().unwrap_or(0) + m["dlqDepth"].as_u64().unwrap_or(0) == 30
     })
     .await;
     let (_, m) = api_get(&dev, "/destinations/crm/metrics");
-    assert_eq!(m["dlq_depth"], 10, "{m}");
+    assert_eq!(m["dlqDepth"], 10, "{m}");
 
     let mut redrive = std::process::Command::new(env!("CARGO_BIN_EXE_uniflow"));
     let out = redrive

@@ -506,7 +506,7 @@ fn dlq_lists_shows_and_redrives_dead_letters() {
         "{}",
         run.stderr
     );
-    assert_eq!(metrics(&dev, "hook")["dlq_depth"], 2);
+    assert_eq!(metrics(&dev, "hook")["dlqDepth"], 2);
 
     // Only the order goes back to the queue.
     let run = dlq(&[
@@ -523,7 +523,7 @@ fn dlq_lists_shows_and_redrives_dead_letters() {
     );
     let m = metrics(&dev, "hook");
     assert_eq!(
-        (m["dlq_depth"].as_u64(), m["queued"].as_u64()),
+        (m["dlqDepth"].as_u64(), m["queued"].as_u64()),
         (Some(1), Some(1))
     );
     let run = dlq(&["list", "hook", "--format", "json"]);

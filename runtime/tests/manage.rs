@@ -1014,9 +1014,9 @@ async fn deliveries_show_metrics_dead_letters_and_take_redrives_and_replays() {
     let m = get(&h, "/api/v1/destinations/hook/metrics").await;
     assert_eq!(m.status, StatusCode::OK, "{}", m.json);
     assert_eq!(m.json["delivered"], 1);
-    assert_eq!(m.json["dead_lettered"], 3);
-    assert_eq!(m.json["dlq_depth"], 3);
-    assert_eq!(m.json["latency_ms"]["p50"], 50);
+    assert_eq!(m.json["deadLettered"], 3);
+    assert_eq!(m.json["dlqDepth"], 3);
+    assert_eq!(m.json["latencyMs"]["p50"], 50);
 
     let page = get(&h, "/api/v1/destinations/hook/dead-letters?limit=2").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.json);

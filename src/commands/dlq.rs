@@ -8,7 +8,8 @@ use anyhow::Context;
 use hyper::Method;
 use serde::Deserialize;
 use serde_json::Value;
-use uniflow_runtime::delivery::admin::{DeadLetter, DeliveryMetrics, Redriven};
+use uniflow_runtime::delivery::admin::{DeadLetter, Redriven};
+use uniflow_runtime::delivery::metrics::DeliveryMetrics;
 use uniflow_runtime::time::format_ms;
 use uniflow_schemas::condition::Condition;
 

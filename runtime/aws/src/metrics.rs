@@ -12,9 +12,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use uniflow_runtime::backend::BackendError;
-use uniflow_runtime::connectors::BoxFuture;
 use uniflow_runtime::delivery::metrics::{
-    BOUNDS_MS, BUCKETS, DeliveryCounts, DeliveryMetrics, DeliveryStats, LatencyHistogram,
+    BOUNDS_MS, BUCKETS, DeliveryCounts, DeliveryMetrics, LatencyHistogram,
 };
 
 use crate::sqs::{dlq_name, queue_name};
@@ -204,20 +203,17 @@ impl DynamoDeliveryStats {
     }
 }
 
-impl DeliveryStats for DynamoDeliveryStats {
-    fn metrics<'a>(
-        &'a self,
-        destination: &'a str,
-    ) -> BoxFuture<'a, Result<DeliveryMetrics, BackendError>> {
-        Box::pin(async move {
-            let queue = queue_name(&self.resource_prefix, destination);
-            let dlq = dlq_name(&self.resource_prefix, destination);
-            let (counts, queued, dlq) = tokio::join!(
-                read(&self.dynamo, &self.state_table, destination),
-                self.depth(&queue),
-                self.depth(&dlq),
-            );
-            Ok(DeliveryMetrics::new(&counts?, queued?, dlq?))
-        })
+impl DynamoDeliveryStats {
+    /// The metrics of `destination` (a name from the bundle): its counters
+    /// and the depths of its queue and dead-letter queue.
+    pub async fn metrics(&self, destination: &str) -> Result<DeliveryMetrics, BackendError> {
+        let queue = queue_name(&self.resource_prefix, destination);
+        let dlq = dlq_name(&self.resource_prefix, destination);
+        let (counts, queued, dlq) = tokio::join!(
+            read(&self.dynamo, &self.state_table, destination),
+            self.depth(&queue),
+            self.depth(&dlq),
+        );
+        Ok(DeliveryMetrics::new(&counts?, queued?, dlq?))
     }
 }

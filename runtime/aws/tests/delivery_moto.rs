@@ -30,7 +30,7 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use bytes::Bytes;
 use uniflow_runtime::backend::{Clock, SystemClock};
 use uniflow_runtime::connectors::{Invoke, ObjectStore, Secrets};
-use uniflow_runtime::delivery::metrics::{DeliveryMetrics, DeliveryStats, LatencyPercentiles};
+use uniflow_runtime::delivery::metrics::{DeliveryMetrics, LatencyPercentiles};
 use uniflow_runtime::delivery::{Connector, Delivering, Message, Outcome, Outgoing};
 use uniflow_runtime::profiles::Rules;
 use uniflow_runtime::time::parse_ms;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uniflow_schemas::condition::Condition;
 
 use super::Message;
+use super::metrics::DeliveryMetrics;
 use crate::backend::BackendError;
 use crate::connectors::BoxFuture;
 
@@ -33,36 +34,6 @@ pub struct Redriven {
     /// Dead letters left in place (not matching the filter, or past the
     /// count).
     pub kept: u64,
-}
-
-/// Delivery latency percentiles, in ms (from ingest to acknowledgement;
-/// each is the upper bound of a histogram bucket).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Latency {
-    /// Half of deliveries took at most this.
-    pub p50: Option<u64>,
-    /// 90% took at most this.
-    pub p90: Option<u64>,
-    /// 99% took at most this.
-    pub p99: Option<u64>,
-}
-
-/// One destination's delivery metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryMetrics {
-    /// Events the destination acknowledged.
-    pub delivered: u64,
-    /// Failed attempts that were tried again.
-    pub retried: u64,
-    /// Events moved to the dead-letter queue.
-    pub dead_lettered: u64,
-    /// Messages waiting for a retry or put back (the embedded queue), or
-    /// the queue's approximate depth (SQS).
-    pub queued: u64,
-    /// Messages in the dead-letter queue.
-    pub dlq_depth: u64,
-    /// Delivery latency.
-    pub latency_ms: Latency,
 }
 
 /// The operations on deliveries.

@@ -9,9 +9,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::BackendError;
-use crate::connectors::BoxFuture;
-
 /// The histogram's bucket upper bounds in milliseconds (inclusive), a
 /// 1-2-5 log scale from 1 ms to one hour. One more bucket holds what is
 /// above the last bound.
@@ -240,15 +237,6 @@ impl fmt::Display for DeliveryMetrics {
         }
         Ok(())
     }
-}
-
-/// Reads a destination's delivery metrics from a backend.
-pub trait DeliveryStats: Send + Sync + 'static {
-    /// The metrics of `destination` (a name from the bundle).
-    fn metrics<'a>(
-        &'a self,
-        destination: &'a str,
-    ) -> BoxFuture<'a, Result<DeliveryMetrics, BackendError>>;
 }
 
 #[cfg(test)]

@@ -34,7 +34,8 @@ use uniflow_schemas::condition::Condition;
 use crate::backend::BackendError;
 use crate::connectors::BoxFuture;
 use crate::delivery::Message;
-use crate::delivery::admin::{DeadLetter, Deliveries, DeliveryMetrics, Latency, Redriven};
+use crate::delivery::admin::{DeadLetter, Deliveries, Redriven};
+use crate::delivery::metrics::{DeliveryCounts, DeliveryMetrics};
 
 /// The log offset each destination has read up to.
 const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
@@ -50,55 +51,6 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// How long rounds may stay unsynced (see the module docs).
 const SYNC_EVERY: Duration = Duration::from_secs(1);
-
-/// What a destination's deliveries have done since its queue was made.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
-    /// Events the destination acknowledged.
-    pub delivered: u64,
-    /// Failed attempts that were tried again.
-    pub retried: u64,
-    /// Events moved to the dead-letter queue.
-    pub dead_lettered: u64,
-    /// Delivery latency (from ingest to acknowledgement) histogram:
-    /// counts per bucket of [`LATENCY_BUCKETS_MS`], plus one for slower.
-    pub latency: Vec<u64>,
-}
-
-/// Upper bounds (inclusive, ms) of the latency histogram's buckets.
-pub const LATENCY_BUCKETS_MS: &[u64] = &[
-    1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 300_000,
-    900_000, 3_600_000, 21_600_000, 86_400_000,
-];
-
-impl Counters {
-    /// Counts one delivery that took `ms`.
-    pub fn record_latency(&mut self, ms: u64) {
-        if self.latency.len() != LATENCY_BUCKETS_MS.len() + 1 {
-            self.latency.resize(LATENCY_BUCKETS_MS.len() + 1, 0);
-        }
-        let i = LATENCY_BUCKETS_MS.partition_point(|b| *b < ms);
-        self.latency[i] += 1;
-    }
-
-    /// The bucket bound under which a fraction `q` of deliveries fall
-    /// (`None` before any delivery; `u64::MAX` past the last bucket).
-    pub fn latency_percentile(&self, q: f64) -> Option<u64> {
-        let total: u64 = self.latency.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((total as f64) * q.clamp(0.0, 1.0)).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, n) in self.latency.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return Some(LATENCY_BUCKETS_MS.get(i).copied().unwrap_or(u64::MAX));
-            }
-        }
-        None
-    }
-}
 
 /// A pending message taken for an attempt, and where it is kept.
 #[derive(Debug, Clone)]
@@ -280,9 +232,9 @@ impl EmbeddedQueues {
             let mut dead = txn.open_table(DEAD).map_err(db)?;
             let mut counters_table = txn.open_table(COUNTERS).map_err(db)?;
             let mut meta = txn.open_table(META).map_err(db)?;
-            let mut counters: Counters = match counters_table.get(destination).map_err(db)? {
+            let mut counters: DeliveryCounts = match counters_table.get(destination).map_err(db)? {
                 Some(v) => decode("counters", v.value())?,
-                None => Counters::default(),
+                None => DeliveryCounts::default(),
             };
             let mut seq = meta.get("seq").map_err(db)?.map_or(0, |v| v.value());
             for s in settled {
@@ -297,7 +249,7 @@ impl EmbeddedQueues {
                 match s {
                     Settle::Delivered { received_ms, .. } => {
                         counters.delivered += 1;
-                        counters.record_latency(now_ms.saturating_sub(*received_ms).max(0) as u64);
+                        counters.latency.record(now_ms.saturating_sub(*received_ms));
                     }
                     Settle::Retry {
                         due_ms, message, ..
@@ -442,7 +394,7 @@ impl EmbeddedQueues {
     }
 
     /// The destination's counters, pending messages and dead letters.
-    pub fn stats(&self, destination: &str) -> Result<(Counters, u64, u64), BackendError> {
+    pub fn stats(&self, destination: &str) -> Result<(DeliveryCounts, u64, u64), BackendError> {
         let txn = self.db.begin_read().map_err(db)?;
         let counters = match txn
             .open_table(COUNTERS)
@@ -451,7 +403,7 @@ impl EmbeddedQueues {
             .map_err(db)?
         {
             Some(v) => decode("counters", v.value())?,
-            None => Counters::default(),
+            None => DeliveryCounts::default(),
         };
         let pending = txn.open_table(PENDING).map_err(db)?;
         let mut pending_n = 0;
@@ -482,19 +434,8 @@ impl EmbeddedQueues {
 
     /// The destination's metrics.
     pub fn metrics(&self, destination: &str) -> Result<DeliveryMetrics, BackendError> {
-        let (counters, queued, dlq_depth) = self.stats(destination)?;
-        Ok(DeliveryMetrics {
-            delivered: counters.delivered,
-            retried: counters.retried,
-            dead_lettered: counters.dead_lettered,
-            queued,
-            dlq_depth,
-            latency_ms: Latency {
-                p50: counters.latency_percentile(0.5),
-                p90: counters.latency_percentile(0.9),
-                p99: counters.latency_percentile(0.99),
-            },
-        })
+        let (counts, queued, dlq_depth) = self.stats(destination)?;
+        Ok(DeliveryMetrics::new(&counts, queued, dlq_depth))
     }
 
     /// Makes every commit so far durable.
@@ -652,8 +593,8 @@ mod tests {
             (2, 2, 1)
         );
         assert_eq!((pending, dead), (1, 1));
-        assert_eq!(counters.latency_percentile(0.5), Some(500));
-        assert_eq!(counters.latency_percentile(1.0), Some(1_000));
+        assert_eq!(counters.latency.percentile(0.5), Some(500));
+        assert_eq!(counters.latency.percentile(1.0), Some(1_000));
 
         let letters = q.dead_letters("d", 0, 10).unwrap();
         assert_eq!(letters.len(), 1);
