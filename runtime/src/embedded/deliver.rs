@@ -88,10 +88,13 @@ pub async fn run_deliveries(
     let mut position = None;
     let mut healthy = true;
     let mut committed = log.watch();
+    let mut put_back = queues.watch_put_back();
     loop {
         if *stop.borrow() {
             break;
         }
+        // What is put back from now on wakes an idle worker.
+        put_back.borrow_and_update();
         let step = async {
             let at = match position {
                 Some(at) => at,
@@ -145,6 +148,7 @@ pub async fn run_deliveries(
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 r = committed.changed(), if healthy => { if r.is_err() { break; } }
+                _ = put_back.changed() => {}
                 _ = stop.changed() => {}
             }
             continue;

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use uniflow_schemas::condition::Condition;
 
 use crate::backend::BackendError;
@@ -96,6 +97,9 @@ pub enum Settle {
 pub struct EmbeddedQueues {
     db: Arc<Database>,
     last_durable: Arc<Mutex<Instant>>,
+    /// Bumped when an operator puts messages back (redrive, replay), so
+    /// idle workers look at their queue again.
+    put_back: Arc<watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for EmbeddedQueues {
@@ -134,6 +138,7 @@ impl EmbeddedQueues {
         Ok(EmbeddedQueues {
             db: Arc::new(database),
             last_durable: Arc::new(Mutex::new(Instant::now())),
+            put_back: Arc::new(watch::channel(0).0),
         })
     }
 
@@ -162,6 +167,16 @@ impl EmbeddedQueues {
         };
         txn.commit().map_err(db)?;
         Ok(at)
+    }
+
+    /// Changes whenever messages are put back on a queue by
+    /// [`enqueue`](Self::enqueue) or [`redrive`](Self::redrive).
+    pub fn watch_put_back(&self) -> watch::Receiver<u64> {
+        self.put_back.subscribe()
+    }
+
+    fn wake(&self) {
+        self.put_back.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Up to `limit` pending messages due at `now_ms`, soonest first.
@@ -313,6 +328,7 @@ impl EmbeddedQueues {
             meta.insert("seq", seq).map_err(db)?;
         }
         txn.commit().map_err(db)?;
+        self.wake();
         Ok(messages.len())
     }
 
@@ -390,6 +406,9 @@ impl EmbeddedQueues {
             meta.insert("seq", seq).map_err(db)?;
         }
         txn.commit().map_err(db)?;
+        if done.moved > 0 {
+            self.wake();
+        }
         Ok(done)
     }
 
