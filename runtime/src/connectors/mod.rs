@@ -23,7 +23,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use uniflow_schemas::bundle::{ConnectorSettings, DestinationInfo};
 
-use crate::delivery::{Connector, Outcome, Outgoing};
+use crate::delivery::Connector;
 
 pub mod lambda;
 mod local;
@@ -166,52 +166,6 @@ pub async fn build(
     })
 }
 
-/// A batch split into the payloads that can be sent (JSON) and the
-/// outcomes of those that cannot: one payload that is not JSON must not
-/// make the whole request (a batch body, an object) unreadable.
-pub(crate) struct Screened<'a> {
-    /// The payloads to send, in order.
-    pub sendable: Vec<&'a Outgoing>,
-    /// Per payload of the batch: `Some` when it was refused.
-    refused: Vec<Option<Outcome>>,
-}
-
-impl<'a> Screened<'a> {
-    pub(crate) fn new(batch: &'a [Outgoing]) -> Screened<'a> {
-        let mut sendable = Vec::with_capacity(batch.len());
-        let refused = batch
-            .iter()
-            .map(
-                |o| match serde_json::from_slice::<serde::de::IgnoredAny>(&o.payload) {
-                    Ok(_) => {
-                        sendable.push(o);
-                        None
-                    }
-                    Err(e) => Some(Outcome::Failed {
-                        reason: format!("the payload is not JSON: {e}"),
-                    }),
-                },
-            )
-            .collect();
-        Screened { sendable, refused }
-    }
-
-    /// Every payload's outcome, given those of [`sendable`](Self::sendable)
-    /// in order (a missing one counts as a retry).
-    pub(crate) fn finish(self, sent: Vec<Outcome>) -> Vec<Outcome> {
-        let mut sent = sent.into_iter();
-        self.refused
-            .into_iter()
-            .map(|r| {
-                r.or_else(|| sent.next()).unwrap_or_else(|| Outcome::Retry {
-                    reason: "the connector gave no outcome for this payload".to_owned(),
-                    after: None,
-                })
-            })
-            .collect()
-    }
-}
-
 /// The first 32 hex digits of the SHA-256 of the message ids joined by
 /// `\n`: a batch's identity, the same every time the same batch is sent.
 pub(crate) fn batch_digest<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
@@ -239,30 +193,5 @@ mod tests {
             batch_digest(["m1", "m2"]),
             "b82a5b7a3e0f601f81efe9e950affdb4"
         );
-    }
-
-    #[test]
-    fn payloads_that_are_not_json_fail_alone() {
-        let batch = [
-            Outgoing {
-                id: "a".to_owned(),
-                payload: Bytes::from_static(b"{}"),
-            },
-            Outgoing {
-                id: "b".to_owned(),
-                payload: Bytes::from_static(b"{"),
-            },
-            Outgoing {
-                id: "c".to_owned(),
-                payload: Bytes::from_static(b"[1]"),
-            },
-        ];
-        let screened = Screened::new(&batch);
-        let ids: Vec<&str> = screened.sendable.iter().map(|o| o.id.as_str()).collect();
-        assert_eq!(ids, ["a", "c"]);
-        let outcomes = screened.finish(vec![Outcome::Delivered, Outcome::Delivered]);
-        assert_eq!(outcomes[0], Outcome::Delivered);
-        assert!(matches!(&outcomes[1], Outcome::Failed { reason } if reason.contains("not JSON")));
-        assert_eq!(outcomes[2], Outcome::Delivered);
     }
 }

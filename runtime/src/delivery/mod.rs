@@ -66,7 +66,12 @@ pub struct Message {
 pub struct Outgoing {
     /// The event's `messageId`.
     pub id: String,
-    /// The event after the destination's transforms and template (JSON).
+    /// The event after the destination's transforms and template: one JSON
+    /// value. Connectors rely on it without parsing again (a batch body is
+    /// the payloads joined); every producer guarantees it: the [`Shaper`]
+    /// checks what a template renders and serialises what transforms
+    /// change, and a stored event is JSON (ingest parsed it; the SQS
+    /// message holding it is parsed before it is shaped).
     pub payload: Bytes,
 }
 

@@ -251,35 +251,34 @@ fn read_round(
         // Bound the scan too, so a destination that receives few events
         // still commits its progress through a long log.
         let mut scanned = 0;
+        // A destination that takes every event needs no look inside it.
+        let info = &route.info;
+        let selective = info.types.is_some() || info.events.is_some() || info.condition.is_some();
         while items.len() < capacity && bytes < max_bytes && scanned < 65_536 {
-            let Some((kind, received, json, next)) = reader
-                .next_view()
+            let Some(entry) = reader
+                .next_entry()
                 .map_err(|e| BackendError(e.to_string()))?
             else {
                 break;
             };
             scanned += 1;
-            round.reached = Some(next);
-            if kind != RecordKind::Accepted {
+            round.reached = Some(entry.next);
+            if entry.kind != RecordKind::Accepted {
                 continue;
             }
-            let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) else {
-                continue;
-            };
-            if !route.info.accepts(&value) {
+            if selective
+                && !serde_json::from_slice::<serde_json::Value>(entry.json)
+                    .is_ok_and(|v| info.accepts(&v))
+            {
                 continue;
             }
-            let id = value
-                .get("messageId")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
+            let received = entry.received_at_ms;
             let message = Message {
-                id,
+                id: entry.message_id.to_owned(),
                 received_ms: received,
                 attempts: 0,
                 last_error: None,
-                event: Bytes::copy_from_slice(json),
+                event: Bytes::copy_from_slice(entry.json),
             };
             if now.saturating_sub(received) > max_age_ms {
                 round.expired.push(Settle::DeadLetter {

@@ -335,6 +335,21 @@ fn sync_dir(dir: &Path) -> Result<(), LogError> {
 /// and the offset just after it.
 pub type View<'a> = (RecordKind, i64, &'a [u8], u64);
 
+/// One record, borrowed from a [`Reader`].
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    /// Accepted or quarantined.
+    pub kind: RecordKind,
+    /// When ingest received it (ms since the epoch).
+    pub received_at_ms: i64,
+    /// Its `messageId`.
+    pub message_id: &'a str,
+    /// Its JSON.
+    pub json: &'a [u8],
+    /// The offset just after it.
+    pub next: u64,
+}
+
 /// Reads committed records in order, each with the offset after it.
 #[derive(Debug)]
 pub struct Reader {
@@ -369,6 +384,13 @@ impl Reader {
     /// The next record, borrowed (no allocation): its kind, when it was
     /// received, its JSON, and the offset just after it.
     pub fn next_view(&mut self) -> Result<Option<View<'_>>, LogError> {
+        Ok(self
+            .next_entry()?
+            .map(|e| (e.kind, e.received_at_ms, e.json, e.next)))
+    }
+
+    /// The next record, borrowed, with its message id.
+    pub fn next_entry(&mut self) -> Result<Option<Entry<'_>>, LogError> {
         if !self.advance()? {
             return Ok(None);
         }
@@ -386,17 +408,27 @@ impl Reader {
             .and_then(|b| b.try_into().ok())
             .map(i64::from_le_bytes)
             .ok_or_else(bad)?;
+        // Source, message id, partition key: each a u16 length and bytes.
         let mut at = 9;
-        for _ in 0..3 {
+        let mut fields = [&[][..]; 3];
+        for field in &mut fields {
             let len = p
                 .get(at..at + 2)
                 .and_then(|b| b.try_into().ok())
                 .map(u16::from_le_bytes)
                 .ok_or_else(bad)? as usize;
+            *field = p.get(at + 2..at + 2 + len).ok_or_else(bad)?;
             at += 2 + len;
         }
+        let message_id = std::str::from_utf8(fields[1]).map_err(|_| bad())?;
         let json = p.get(at..).ok_or_else(bad)?;
-        Ok(Some((kind, received, json, self.pos)))
+        Ok(Some(Entry {
+            kind,
+            received_at_ms: received,
+            message_id,
+            json,
+            next: self.pos,
+        }))
     }
 
     /// The next record and the offset just after it, or `None` at the end

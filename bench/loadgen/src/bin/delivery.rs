@@ -260,13 +260,14 @@ async fn main() -> Result<(), Error> {
     let args = Args::parse();
     let base = args.receiver.trim_end_matches('/').to_owned();
     let events = events(args.events);
-    // Warm the receiver and the connections.
+    // Warm the receiver, the connections and the pipeline.
     anchor(
         &base,
         &events[..events.len().min(20_000)],
         args.batch as usize,
     )
     .await?;
+    pipeline(&base, &events[..events.len().min(20_000)], args.batch, false).await?;
     let receiver_max = anchor(&base, &events, args.batch as usize).await?;
     let delivered = pipeline(&base, &events, args.batch, false).await?;
     let beside_broken = pipeline(&base, &events, args.batch, true).await?;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::{BufMut, BytesMut};
 use uniflow_schemas::bundle::{ConnectorSettings, DestinationInfo};
 
-use super::{ConnectorError, Invoke, Screened};
+use super::{ConnectorError, Invoke};
 use crate::delivery::{Connector, Delivering, Outcome, Outgoing};
 
 /// A destination's function.
@@ -95,12 +95,11 @@ impl LambdaConnector {
 impl Connector for LambdaConnector {
     fn deliver<'a>(&'a self, batch: &'a [Outgoing]) -> Delivering<'a> {
         Box::pin(async move {
-            let screened = Screened::new(batch);
-            if screened.sendable.is_empty() {
-                return screened.finish(Vec::new());
+            if batch.is_empty() {
+                return Vec::new();
             }
-            let outcomes = self.call(&screened.sendable).await;
-            screened.finish(outcomes)
+            let sendable: Vec<&Outgoing> = batch.iter().collect();
+            self.call(&sendable).await
         })
     }
 }

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use uniflow_schemas::bundle::{ConnectorSettings, DestinationInfo};
 
-use super::{ConnectorError, ObjectStore, Screened, batch_digest};
+use super::{ConnectorError, ObjectStore, batch_digest};
 use crate::delivery::{Connector, Delivering, Outcome, Outgoing};
 
 pub use encode::PARQUET_SCHEMA;
@@ -159,13 +159,11 @@ impl S3ExportConnector {
 impl Connector for S3ExportConnector {
     fn deliver<'a>(&'a self, batch: &'a [Outgoing]) -> Delivering<'a> {
         Box::pin(async move {
-            let screened = Screened::new(batch);
-            if screened.sendable.is_empty() {
-                return screened.finish(Vec::new());
+            if batch.is_empty() {
+                return Vec::new();
             }
-            let outcome = self.write(&screened.sendable).await;
-            let outcomes = vec![outcome; screened.sendable.len()];
-            screened.finish(outcomes)
+            let sendable: Vec<&Outgoing> = batch.iter().collect();
+            vec![self.write(&sendable).await; batch.len()]
         })
     }
 }

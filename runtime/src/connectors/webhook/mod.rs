@@ -19,7 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use uniflow_schemas::bundle::{ConnectorSettings, DestinationInfo, HeaderSource};
 
-use super::{ConnectorError, Screened, Secrets};
+use super::{ConnectorError, Secrets};
 use crate::delivery::{Connector, Delivering, Outcome, Outgoing};
 
 /// Headers the connector sets itself; the destination's headers may not.
@@ -288,13 +288,11 @@ impl WebhookConnector {
 impl Connector for WebhookConnector {
     fn deliver<'a>(&'a self, batch: &'a [Outgoing]) -> Delivering<'a> {
         Box::pin(async move {
-            let screened = Screened::new(batch);
-            if screened.sendable.is_empty() {
-                return screened.finish(Vec::new());
+            if batch.is_empty() {
+                return Vec::new();
             }
-            let outcome = self.send(&screened.sendable).await;
-            let outcomes = vec![outcome; screened.sendable.len()];
-            screened.finish(outcomes)
+            let sendable: Vec<&Outgoing> = batch.iter().collect();
+            vec![self.send(&sendable).await; batch.len()]
         })
     }
 }
