@@ -267,7 +267,7 @@ async fn dead_letters_are_redriven_and_the_filter_is_honoured() {
         dir.path(),
         &[("crm", receiver.url(), "filter \"properties.revenue >= 10\"")],
     );
-    let dev = start_dev_in(dir.path(), &data, &[]);
+    let dev = start_dev_in(dir.path(), &data, &["--archive-wait-ms", "50"]);
     let ids = send_orders(&dev, &data, "r", 30);
     // Not subscribed: below the filter's threshold.
     let answer = post_batch(
@@ -308,4 +308,53 @@ async fn dead_letters_are_redriven_and_the_filter_is_honoured() {
     assert!(!receiver.delivered().contains_key("cheap"));
     let per_id: BTreeMap<String, usize> = receiver.delivered();
     assert!(per_id.values().all(|n| *n == 1), "{per_id:?}");
+
+    // Replay: the archived orders go to `crm` once more (the filter still
+    // applies: not the cheap one), each with its own messageId as the key.
+    let archived = || {
+        walk(&data.join("archive/raw"))
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "gz"))
+            .count()
+    };
+    until("the events are archived", || archived() > 0).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_uniflow"))
+        .args(["replay", "crm"])
+        .arg(dir.path())
+        .arg("--data")
+        .arg(&data)
+        .args(["--from", "-1h", "--to", "now"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("replayed 30 events"), "{stdout}");
+    until("the replayed events are delivered again", || {
+        let got = receiver.delivered();
+        ids.iter().all(|id| got.get(id) == Some(&2))
+    })
+    .await;
+    assert!(!receiver.delivered().contains_key("cheap"));
+    for (id, keys) in receiver.idempotency_keys() {
+        assert!(keys.len() == 1 && keys.contains(&id), "{id}: {keys:?}");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

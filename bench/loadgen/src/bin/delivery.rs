@@ -267,7 +267,13 @@ async fn main() -> Result<(), Error> {
         args.batch as usize,
     )
     .await?;
-    pipeline(&base, &events[..events.len().min(20_000)], args.batch, false).await?;
+    pipeline(
+        &base,
+        &events[..events.len().min(20_000)],
+        args.batch,
+        false,
+    )
+    .await?;
     let receiver_max = anchor(&base, &events, args.batch as usize).await?;
     let delivered = pipeline(&base, &events, args.batch, false).await?;
     let beside_broken = pipeline(&base, &events, args.batch, true).await?;
