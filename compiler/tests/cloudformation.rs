@@ -378,9 +378,8 @@ fn deployed_names_are_the_templates() {
         let r = &t["Resources"];
         assert_eq!(r["StateTable"]["Properties"]["TableName"], d.state_table);
         for destination in &config.destinations {
-            let id = uniflow_compiler::generate::cloudformation::destination_id(
-                &destination.name.value,
-            );
+            let id =
+                uniflow_compiler::generate::cloudformation::destination_id(&destination.name.value);
             let queue = format!("{}-{}", d.resource_prefix, destination.name.value);
             assert_eq!(r[format!("{id}Queue")]["Properties"]["QueueName"], queue);
             assert_eq!(
@@ -388,14 +387,26 @@ fn deployed_names_are_the_templates() {
                 format!("{queue}-dlq")
             );
         }
-        let prefix = r["RawDeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
-            ["Prefix"]
-            .as_str()
-            .unwrap();
-        assert!(prefix.starts_with(&format!("{}year=", d.raw_archive_prefix)), "{prefix}");
-        assert!(r.get(&d.raw_bucket_tags["aws:cloudformation:logical-id"]).is_some());
+        let prefix =
+            r["RawDeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"]["Prefix"]
+                .as_str()
+                .unwrap();
+        assert!(
+            prefix.starts_with(&format!("{}year=", d.raw_archive_prefix)),
+            "{prefix}"
+        );
+        assert!(
+            r.get(&d.raw_bucket_tags["aws:cloudformation:logical-id"])
+                .is_some()
+        );
         let stack_tags = &t["Metadata"]["Uniflow"]["StackTags"];
-        assert_eq!(stack_tags["uniflow:project"], d.raw_bucket_tags["uniflow:project"]);
-        assert_eq!(stack_tags["uniflow:stage"], d.raw_bucket_tags["uniflow:stage"]);
+        assert_eq!(
+            stack_tags["uniflow:project"],
+            d.raw_bucket_tags["uniflow:project"]
+        );
+        assert_eq!(
+            stack_tags["uniflow:stage"],
+            d.raw_bucket_tags["uniflow:stage"]
+        );
     }
 }

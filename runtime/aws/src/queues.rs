@@ -54,8 +54,25 @@ const HOUR_MS: i64 = 3_600_000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
     /// No queue of that name: a destination that is not deployed.
-    #[error("there is no queue `{0}`: is the destination named right, and is the stack deployed?")]
+    #[error(
+        "there is no queue `{0}`: is the destination named right, and is the stack deployed (`uniflow apply`)?"
+    )]
     NoSuchQueue(String),
+    /// Messages too large for SQS: none of the batch was sent.
+    #[error(
+        "{} message(s) are larger than SQS's {MAX_MESSAGE_BYTES} bytes, so none was queued: {}",
+        .0.len(),
+        .0.join(", ")
+    )]
+    TooLarge(Vec<String>),
+    /// A message whose event is not JSON, so it has no queue body.
+    #[error("message {id} cannot be queued: its event is not JSON ({message})")]
+    Unencodable {
+        /// The message's id.
+        id: String,
+        /// Why.
+        message: String,
+    },
     /// An SQS call failed.
     #[error("SQS {operation} on `{queue}` failed: {message}")]
     Sqs {
@@ -431,6 +448,50 @@ impl Queues {
         report.kept = kept.len();
         self.release(&dlq_url, kept).await;
         result.map(|()| report)
+    }
+
+    /// Puts `messages` on `destination`'s queue, in order, due at once;
+    /// all of them are durable when it answers `Ok` (their count). None is
+    /// sent when one cannot be (larger than SQS takes); a failure part-way
+    /// says how many went before it.
+    pub async fn enqueue(
+        &self,
+        destination: &str,
+        messages: &[Message],
+    ) -> Result<usize, QueueError> {
+        let queue = queue_name(&self.resource_prefix, destination);
+        let mut bodies = Vec::with_capacity(messages.len());
+        let mut too_large = Vec::new();
+        for m in messages {
+            match message_body(m) {
+                Ok(body) if body.len() <= MAX_MESSAGE_BYTES => bodies.push(body),
+                Ok(_) => too_large.push(m.id.clone()),
+                Err(message) => {
+                    return Err(QueueError::Unencodable {
+                        id: m.id.clone(),
+                        message,
+                    });
+                }
+            }
+        }
+        if !too_large.is_empty() {
+            return Err(QueueError::TooLarge(too_large));
+        }
+        let url = self.url(&queue).await?;
+        let mut sent = 0;
+        for result in send_all(&self.sqs, &url, &bodies).await {
+            match result {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    return Err(QueueError::Sqs {
+                        operation: "SendMessageBatch",
+                        queue,
+                        message: format!("{e} (after {sent} messages were sent)"),
+                    });
+                }
+            }
+        }
+        Ok(sent)
     }
 
     /// Sends the archived events of the window that the destination accepts

@@ -133,7 +133,11 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
             )
             .allow(
                 "SendToQueues",
-                &["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"],
+                &[
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:SendMessage",
+                ],
                 queues,
             )
     };
