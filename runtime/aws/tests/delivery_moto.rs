@@ -1099,6 +1099,7 @@ async fn replay_sends_the_window_to_one_destination() {
                 from_ms,
                 to_ms,
                 event: None,
+                dry_run: false,
             },
             |done, total| progress.push((done, total)),
         )
@@ -1109,7 +1110,7 @@ async fn replay_sends_the_window_to_one_destination() {
     assert_eq!(report.objects, 2);
     assert_eq!(report.scanned, 8);
     assert_eq!(report.unreadable, 1);
-    assert_eq!(report.sent, 3);
+    assert_eq!((report.selected, report.sent), (3, 3));
     let replayed = stack.drain(&stack.names.queue_url("orders")).await;
     let ids: Vec<&str> = replayed.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["first", "late", "middle"]);
@@ -1133,6 +1134,7 @@ async fn replay_sends_the_window_to_one_destination() {
                 from_ms,
                 to_ms,
                 event: Some("Signed Up"),
+                dry_run: false,
             },
             |_, _| {},
         )
@@ -1155,6 +1157,7 @@ async fn replay_sends_the_window_to_one_destination() {
         from_ms: to_ms,
         to_ms: from_ms,
         event: None,
+        dry_run: false,
     };
     assert!(matches!(
         queues.replay(&empty, |_, _| {}).await,
