@@ -249,7 +249,8 @@ pub enum Command {
     /// API of the running `uniflow dev` (or --api and --token).
     ///
     /// With --aws, the deployed stack's raw archive is read from S3 (the
-    /// bucket tagged as the stack's RawBucket, or --raw-bucket; the hour
+    /// bucket CloudFormation named `...-rawbucket-...` with the stack's
+    /// uniflow:project and uniflow:stage tags, or --raw-bucket; the hour
     /// after the window too, as Firehose files events when it receives
     /// them) and the events are sent to the destination's SQS queue, with
     /// the AWS credentials, AWS_REGION (default: the project's region) and
@@ -286,8 +287,13 @@ pub enum Command {
         /// Replay on the deployed stack: from its S3 archive to its SQS queue.
         #[arg(long, conflicts_with_all = ["data", "api", "token"])]
         aws: bool,
-        /// The raw archive's bucket [default: the one tagged as the stack's].
-        #[arg(long, value_name = "BUCKET", env = "UNIFLOW_RAW_BUCKET", requires = "aws")]
+        /// The raw archive's bucket [default: found by its name and tags].
+        #[arg(
+            long,
+            value_name = "BUCKET",
+            env = "UNIFLOW_RAW_BUCKET",
+            requires = "aws"
+        )]
         raw_bucket: Option<String>,
         #[command(flatten)]
         api: ApiArgs,

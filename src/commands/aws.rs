@@ -3,7 +3,7 @@
 //! `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_PROFILE` and credentials from the
 //! environment). The stack's resources are found where the compiler's
 //! template names them ([`deployed`]): queues under the resource prefix,
-//! the state table, and the raw archive's bucket by its tags.
+//! the state table, and the raw archive's bucket by its name and tags.
 
 use std::io::Write;
 
@@ -41,8 +41,7 @@ impl Stack {
             .region(region)
             .load()
             .await;
-        let deliveries =
-            AwsDeliveries::new(&sdk, &deployed.state_table, &deployed.resource_prefix);
+        let deliveries = AwsDeliveries::new(&sdk, &deployed.state_table, &deployed.resource_prefix);
         Ok(Stack {
             deployed,
             deliveries,
@@ -85,18 +84,18 @@ impl Stack {
         )
     }
 
-    /// The raw archive's bucket: `given` (`--raw-bucket`), else the bucket
-    /// carrying the stack's raw archive tags.
+    /// The raw archive's bucket: `given` (`--raw-bucket`), else the one
+    /// bucket named as CloudFormation names it (`...-rawbucket-...`) that
+    /// carries the stack's project and stage tags.
     pub async fn raw_bucket(&self, given: Option<&str>) -> anyhow::Result<Result<String, String>> {
         if let Some(bucket) = given {
             return Ok(Ok(bucket.to_owned()));
         }
-        let tags = &self.deployed.raw_bucket_tags;
-        let hint = tags
-            .get("aws:cloudformation:logical-id")
-            .map(|id| id.to_lowercase())
-            .unwrap_or_default();
-        match self.deliveries.queues().find_bucket(&hint, tags).await {
+        let (hint, tags) = (
+            &self.deployed.raw_bucket_name_contains,
+            &self.deployed.raw_bucket_tags,
+        );
+        match self.deliveries.queues().find_bucket(hint, tags).await {
             Ok(bucket) => Ok(Ok(bucket)),
             Err(e @ (QueueError::NoSuchBucket { .. } | QueueError::SeveralBuckets { .. })) => {
                 Ok(Err(format!(

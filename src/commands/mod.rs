@@ -93,7 +93,13 @@ pub fn compile(
     let file = resolve(path);
     let source = read(&file)?;
     let (checked, artifacts) = uniflow_compiler::build(&source);
-    let (Some(config), false) = (checked.config, checked.diagnostics.iter().any(uniflow_compiler::Diagnostic::is_error)) else {
+    let (Some(config), false) = (
+        checked.config,
+        checked
+            .diagnostics
+            .iter()
+            .any(uniflow_compiler::Diagnostic::is_error),
+    ) else {
         let text = diagnostic::render_human(
             &file.display().to_string(),
             &source,

@@ -193,9 +193,7 @@ fn aws_summary(
         None => "event".to_owned(),
     };
     let mut text = if done.selected == 0 {
-        format!(
-            "no events to replay: none received in {window} is an {what} `{name}` receives"
-        )
+        format!("no events to replay: none received in {window} is an {what} `{name}` receives")
     } else if dry_run {
         format!(
             "would replay {} {what}{} received in {window} to `{name}` (dry run: nothing sent)",

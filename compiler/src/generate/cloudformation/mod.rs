@@ -94,14 +94,11 @@ fn project_tags(stack: &Stack<'_>, project: &Project) -> BTreeMap<String, String
 const PROJECT_TAG: &str = "uniflow:project";
 /// The stack tag naming the stage.
 const STAGE_TAG: &str = "uniflow:stage";
-/// The tag CloudFormation puts on every resource it creates, naming its
-/// logical id.
-const LOGICAL_ID_TAG: &str = "aws:cloudformation:logical-id";
 /// The suffix of the state table's name.
 pub(crate) const STATE_TABLE_SUFFIX: &str = "state";
 /// The logical id of the raw archive's bucket. CloudFormation names the
-/// bucket (bucket names are global), so it is found by its tags.
-pub(crate) const RAW_BUCKET: &str = "RawBucket";
+/// bucket (bucket names are global): `<stack>-rawbucket-<suffix>`.
+pub const RAW_BUCKET: &str = "RawBucket";
 /// The key prefix of the raw archive in its bucket: Firehose writes
 /// `raw/year=YYYY/month=MM/day=DD/hour=HH/`.
 pub const RAW_ARCHIVE_PREFIX: &str = "raw/";
@@ -128,9 +125,11 @@ pub struct Deployed {
     pub state_table: String,
     /// The raw archive's key prefix in its bucket.
     pub raw_archive_prefix: &'static str,
-    /// Tags only the raw archive's bucket carries: CloudFormation's logical
-    /// id and the stack's project and stage tags, which it copies onto the
-    /// bucket.
+    /// What the raw archive's bucket's name contains: its logical id in
+    /// lower case, as CloudFormation names it (`<stack>-rawbucket-<suffix>`).
+    pub raw_bucket_name_contains: String,
+    /// The stack's project and stage tags, which CloudFormation copies onto
+    /// the bucket (and every resource of the stack).
     pub raw_bucket_tags: BTreeMap<String, String>,
 }
 
@@ -142,8 +141,8 @@ pub fn deployed(config: &Config) -> Option<Deployed> {
     Some(Deployed {
         state_table: resource_name(&prefix, STATE_TABLE_SUFFIX),
         raw_archive_prefix: RAW_ARCHIVE_PREFIX,
+        raw_bucket_name_contains: RAW_BUCKET.to_lowercase(),
         raw_bucket_tags: BTreeMap::from([
-            (LOGICAL_ID_TAG.to_owned(), RAW_BUCKET.to_owned()),
             (PROJECT_TAG.to_owned(), project.name.value.clone()),
             (STAGE_TAG.to_owned(), project.stage.value.clone()),
         ]),
