@@ -395,10 +395,11 @@ fn deployed_names_are_the_templates() {
             prefix.starts_with(&format!("{}year=", d.raw_archive_prefix)),
             "{prefix}"
         );
-        assert!(
-            r.get(&d.raw_bucket_tags["aws:cloudformation:logical-id"])
-                .is_some()
-        );
+        let raw_bucket = uniflow_compiler::generate::cloudformation::RAW_BUCKET;
+        assert_eq!(r[raw_bucket]["Type"], "AWS::S3::Bucket");
+        assert_eq!(d.raw_bucket_name_contains, raw_bucket.to_lowercase());
+        // No name is given: CloudFormation names it after its logical id.
+        assert!(r[raw_bucket]["Properties"].get("BucketName").is_none());
         let stack_tags = &t["Metadata"]["Uniflow"]["StackTags"];
         assert_eq!(
             stack_tags["uniflow:project"],
