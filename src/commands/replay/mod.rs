@@ -543,6 +543,7 @@ async fn replay<A: Archive, S: Sink>(
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
+    use std::path::Path;
 
     use serde_json::json;
 
