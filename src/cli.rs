@@ -206,17 +206,25 @@ pub enum Command {
     ///
     /// Talks to the management API of a running `uniflow dev` (its URL and
     /// token are in DATA/dev.json), or of a deployed stack with --api and
-    /// --token.
+    /// --token. With --aws, acts on the deployed stack directly: its SQS
+    /// queues (`<project>-<stage>-<destination>` and `...-dlq`) and its
+    /// delivery counters in DynamoDB, with the AWS credentials, AWS_REGION
+    /// (default: the project's region) and AWS_ENDPOINT_URL of the
+    /// environment. There, a dead letter's handle is its SQS message id, and
+    /// a listing peeks at (without consuming) at most 1,000 of them.
     ///
     /// Examples:
     ///
     ///   uniflow dlq list crm
     ///   uniflow dlq show crm 42
     ///   uniflow dlq redrive crm --filter "event = 'Order Completed'"
+    ///   AWS_PROFILE=prod uniflow dlq list crm --aws
+    ///   uniflow dlq redrive crm --aws --max 100 --yes
     ///
     /// Exit status: 0 done, 1 no such destination or dead letter, a bad
-    /// filter (or a refused token), 2 uniflow could not ask (`uniflow dev`
-    /// not running, the API failed).
+    /// filter (or a refused token), the queue not deployed (--aws), 2
+    /// uniflow could not ask (`uniflow dev` not running, the API or AWS
+    /// failed).
     #[command(verbatim_doc_comment)]
     Dlq {
         #[command(subcommand)]
@@ -240,15 +248,26 @@ pub enum Command {
     /// --data as for `uniflow dev`); the events go through the management
     /// API of the running `uniflow dev` (or --api and --token).
     ///
+    /// With --aws, the deployed stack's raw archive is read from S3 (the
+    /// bucket CloudFormation named `...-rawbucket-...` with the stack's
+    /// uniflow:project and uniflow:stage tags, or --raw-bucket; the hour
+    /// after the window too, as Firehose files events when it receives
+    /// them) and the events are sent to the destination's SQS queue, with
+    /// the AWS credentials, AWS_REGION (default: the project's region) and
+    /// AWS_ENDPOINT_URL of the environment. Unreadable lines are counted and
+    /// passed over there.
+    ///
     /// Examples:
     ///
     ///   uniflow replay crm --from -2h --to now --dry-run
     ///   uniflow replay crm --from 2026-11-25 --to 2026-11-26 --event "Order Completed"
     ///   uniflow replay crm examples/shop --from 2026-11-25T10:00:00Z --to 2026-11-25T12:30:00Z
+    ///   AWS_PROFILE=prod uniflow replay crm --from -6h --to -1h --aws
     ///
     /// Exit status: 0 done (even when nothing matched), 1 a bad time or
-    /// window, an unknown destination or event, a project with errors, 2
-    /// uniflow could not read the archive or send (`uniflow dev` not running).
+    /// window, an unknown destination or event, a project with errors, the
+    /// queue or archive not deployed (--aws), 2 uniflow could not read the
+    /// archive or send (`uniflow dev` not running, AWS failed).
     #[command(verbatim_doc_comment)]
     Replay {
         /// The destination to send to, as named in uniflow.kdl.
@@ -265,6 +284,17 @@ pub enum Command {
         /// Count what would be sent, send nothing (needs no `uniflow dev`).
         #[arg(long)]
         dry_run: bool,
+        /// Replay on the deployed stack: from its S3 archive to its SQS queue.
+        #[arg(long, conflicts_with_all = ["data", "api", "token"])]
+        aws: bool,
+        /// The raw archive's bucket [default: found by its name and tags].
+        #[arg(
+            long,
+            value_name = "BUCKET",
+            env = "UNIFLOW_RAW_BUCKET",
+            requires = "aws"
+        )]
+        raw_bucket: Option<String>,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -379,6 +409,9 @@ pub enum DlqCommand {
         /// How to print them (`json`: the API's dead letters, in an array).
         #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
         format: OutputFormat,
+        /// Act on the deployed stack's SQS queues directly, not through an API.
+        #[arg(long, conflicts_with_all = ["data", "api", "token"])]
+        aws: bool,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -400,6 +433,9 @@ pub enum DlqCommand {
         /// How to print it (`json`: the API's dead letter).
         #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
         format: OutputFormat,
+        /// Act on the deployed stack's SQS queues directly, not through an API.
+        #[arg(long, conflicts_with_all = ["data", "api", "token"])]
+        aws: bool,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -431,6 +467,9 @@ pub enum DlqCommand {
         /// Redrive without asking.
         #[arg(long)]
         yes: bool,
+        /// Act on the deployed stack's SQS queues directly, not through an API.
+        #[arg(long, conflicts_with_all = ["data", "api", "token"])]
+        aws: bool,
         #[command(flatten)]
         api: ApiArgs,
     },

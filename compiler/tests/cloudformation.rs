@@ -364,3 +364,50 @@ fn lambda_configs_and_template_agree() {
         }
     }
 }
+
+/// What operations on a deployed stack find its resources by is what the
+/// template names them: the queues, the state table, the raw archive.
+#[test]
+fn deployed_names_are_the_templates() {
+    use uniflow_compiler::generate::cloudformation::deployed;
+    for name in EXAMPLES {
+        let source = example(name);
+        let config = uniflow_compiler::check(&source).config.unwrap();
+        let d = deployed(&config).unwrap();
+        let t = template(&source);
+        let r = &t["Resources"];
+        assert_eq!(r["StateTable"]["Properties"]["TableName"], d.state_table);
+        for destination in &config.destinations {
+            let id =
+                uniflow_compiler::generate::cloudformation::destination_id(&destination.name.value);
+            let queue = format!("{}-{}", d.resource_prefix, destination.name.value);
+            assert_eq!(r[format!("{id}Queue")]["Properties"]["QueueName"], queue);
+            assert_eq!(
+                r[format!("{id}Dlq")]["Properties"]["QueueName"],
+                format!("{queue}-dlq")
+            );
+        }
+        let prefix =
+            r["RawDeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"]["Prefix"]
+                .as_str()
+                .unwrap();
+        assert!(
+            prefix.starts_with(&format!("{}year=", d.raw_archive_prefix)),
+            "{prefix}"
+        );
+        let raw_bucket = uniflow_compiler::generate::cloudformation::RAW_BUCKET;
+        assert_eq!(r[raw_bucket]["Type"], "AWS::S3::Bucket");
+        assert_eq!(d.raw_bucket_name_contains, raw_bucket.to_lowercase());
+        // No name is given: CloudFormation names it after its logical id.
+        assert!(r[raw_bucket]["Properties"].get("BucketName").is_none());
+        let stack_tags = &t["Metadata"]["Uniflow"]["StackTags"];
+        assert_eq!(
+            stack_tags["uniflow:project"],
+            d.raw_bucket_tags["uniflow:project"]
+        );
+        assert_eq!(
+            stack_tags["uniflow:stage"],
+            d.raw_bucket_tags["uniflow:stage"]
+        );
+    }
+}

@@ -1,5 +1,7 @@
 //! `uniflow dlq list|show|redrive`: a destination's dead-letter queue,
-//! through the management API (`/api/v1/destinations/{name}/...`).
+//! through the management API (`/api/v1/destinations/{name}/...`), or with
+//! `--aws` straight from the deployed stack's queues through the same
+//! [`Deliveries`] the management Lambda serves.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
@@ -8,14 +10,15 @@ use anyhow::Context;
 use hyper::Method;
 use serde::Deserialize;
 use serde_json::Value;
-use uniflow_runtime::delivery::admin::{DeadLetter, Redriven};
+use uniflow_runtime::delivery::admin::{DeadLetter, Deliveries, Redriven};
 use uniflow_runtime::delivery::metrics::DeliveryMetrics;
 use uniflow_runtime::time::format_ms;
 use uniflow_schemas::condition::Condition;
 
 use super::api::{self, Client, encode};
+use super::{aws, compile};
 use crate::ExitStatus;
-use crate::cli::{DlqCommand, OutputFormat};
+use crate::cli::{ApiArgs, DlqCommand, OutputFormat};
 
 /// The most dead letters the API gives in one page.
 const PAGE: u32 = 500;
@@ -31,19 +34,28 @@ pub fn run(command: DlqCommand) -> anyhow::Result<ExitStatus> {
                 destination,
                 limit,
                 format,
+                aws,
                 api,
-            } => list(&Client::new(&api)?, &destination, limit, format).await,
+            } => match Target::new(&destination, &api, aws).await? {
+                Ok(target) => list(&target, &destination, limit, format).await,
+                Err(status) => Ok(status),
+            },
             DlqCommand::Show {
                 destination,
                 id,
                 format,
+                aws,
                 api,
-            } => show(&Client::new(&api)?, &destination, &id, format).await,
+            } => match Target::new(&destination, &api, aws).await? {
+                Ok(target) => show(&target, &destination, &id, format).await,
+                Err(status) => Ok(status),
+            },
             DlqCommand::Redrive {
                 destination,
                 max,
                 filter,
                 yes,
+                aws,
                 api,
             } => {
                 if let Some(text) = &filter
@@ -62,10 +74,126 @@ pub fn run(command: DlqCommand) -> anyhow::Result<ExitStatus> {
                     return Ok(ExitStatus::Failure);
                 }
                 let request = Redrive { max, filter, yes };
-                redrive(&Client::new(&api)?, &destination, &request).await
+                match Target::new(&destination, &api, aws).await? {
+                    Ok(target) => redrive(&target, &destination, &request).await,
+                    Err(status) => Ok(status),
+                }
             }
         }
     })
+}
+
+/// Where the dead letters are: behind a management API, or in the
+/// deployed stack's queues (`--aws`).
+#[derive(Debug)]
+enum Target {
+    Api(Client),
+    Aws(aws::Stack),
+}
+
+impl Target {
+    /// The target of a command: with `--aws`, the project's stack, once
+    /// the destination is known to the project and its queues are there;
+    /// `Err` after saying why not (exit 1).
+    async fn new(
+        destination: &str,
+        api: &ApiArgs,
+        aws: bool,
+    ) -> anyhow::Result<Result<Target, ExitStatus>> {
+        if !aws {
+            return Ok(Ok(Target::Api(Client::new(api)?)));
+        }
+        let (config, bundle) = match compile(&api.path, "uniflow dlq --aws")? {
+            Ok(compiled) => compiled,
+            Err(status) => return Ok(Err(status)),
+        };
+        if !bundle.destinations.contains_key(destination) {
+            let known: Vec<&str> = bundle.destinations.keys().map(String::as_str).collect();
+            writeln!(
+                std::io::stderr(),
+                "error: no destination `{destination}` in this project (it has: {})",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )?;
+            return Ok(Err(ExitStatus::Failure));
+        }
+        let stack = aws::Stack::connect(&config).await?;
+        if let Some(status) = stack.check(destination).await? {
+            return Ok(Err(status));
+        }
+        Ok(Ok(Target::Aws(stack)))
+    }
+
+    async fn page(
+        &self,
+        destination: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> anyhow::Result<Page> {
+        match self {
+            Target::Api(client) => page(client, destination, after, limit).await,
+            Target::Aws(stack) => {
+                let items = stack
+                    .deliveries
+                    .dead_letters(destination, after, limit as usize)
+                    .await
+                    .map_err(|e| stack.unreachable(e))?;
+                let next = (items.len() == limit as usize)
+                    .then(|| items.last().map(|l| l.id.clone()))
+                    .flatten();
+                Ok(Page { items, next })
+            }
+        }
+    }
+
+    async fn metrics(&self, destination: &str) -> anyhow::Result<DeliveryMetrics> {
+        match self {
+            Target::Api(client) => metrics(client, destination).await,
+            Target::Aws(stack) => stack
+                .deliveries
+                .metrics(destination)
+                .await
+                .map_err(|e| stack.unreachable(e)),
+        }
+    }
+
+    async fn redrive(&self, destination: &str, request: &Redrive) -> anyhow::Result<Redriven> {
+        match self {
+            Target::Api(client) => {
+                let mut body = serde_json::Map::new();
+                if let Some(max) = request.max {
+                    body.insert("max".to_owned(), max.into());
+                }
+                if let Some(filter) = &request.filter {
+                    body.insert("filter".to_owned(), filter.clone().into());
+                }
+                let answer = client
+                    .post(
+                        &path(destination, "/dead-letters/redrive"),
+                        serde_json::to_vec(&body)?,
+                    )
+                    .await?;
+                serde_json::from_value(answer)
+                    .context("the management API's redrive answer is not what this uniflow reads")
+            }
+            Target::Aws(stack) => {
+                let filter = request
+                    .filter
+                    .as_deref()
+                    .map(Condition::parse)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("the filter: {e}"))?;
+                stack
+                    .deliveries
+                    .redrive(destination, request.max, filter.as_ref())
+                    .await
+                    .map_err(|e| stack.unreachable(e))
+            }
+        }
+    }
 }
 
 /// One page of `GET .../dead-letters`.
@@ -145,7 +273,7 @@ fn plural(n: u64) -> &'static str {
 }
 
 async fn list(
-    client: &Client,
+    client: &Target,
     destination: &str,
     limit: u32,
     format: OutputFormat,
@@ -155,7 +283,7 @@ async fn list(
     let mut more = false;
     while (letters.len() as u64) < u64::from(limit) {
         let want = (limit - letters.len() as u32).min(PAGE);
-        let page = page(client, destination, after.as_deref(), want).await?;
+        let page = client.page(destination, after.as_deref(), want).await?;
         if page.items.is_empty() {
             more = false;
             break;
@@ -178,7 +306,7 @@ async fn list(
         return Ok(ExitStatus::Success);
     }
     if letters.is_empty() {
-        let m = metrics(client, destination).await?;
+        let m = client.metrics(destination).await?;
         writeln!(
             out,
             "no dead letters for `{destination}` ({} delivered, {} waiting for a retry)",
@@ -232,7 +360,7 @@ async fn list(
     }
     if more {
         // The last page may have been full with nothing after it.
-        let depth = metrics(client, destination).await?.dlq_depth;
+        let depth = client.metrics(destination).await?.dlq_depth;
         if depth > letters.len() as u64 {
             let _ = writeln!(
                 text,
@@ -246,14 +374,14 @@ async fn list(
 }
 
 async fn show(
-    client: &Client,
+    client: &Target,
     destination: &str,
     id: &str,
     format: OutputFormat,
 ) -> anyhow::Result<ExitStatus> {
     let mut after: Option<String> = None;
     let found = loop {
-        let page = page(client, destination, after.as_deref(), PAGE).await?;
+        let page = client.page(destination, after.as_deref(), PAGE).await?;
         if page.items.is_empty() {
             break None;
         }
@@ -270,7 +398,7 @@ async fn show(
         }
     };
     let Some(letter) = found else {
-        let m = metrics(client, destination).await?;
+        let m = client.metrics(destination).await?;
         let mut stderr = std::io::stderr().lock();
         writeln!(
             stderr,
@@ -319,11 +447,11 @@ struct Redrive {
 }
 
 async fn redrive(
-    client: &Client,
+    client: &Target,
     destination: &str,
     request: &Redrive,
 ) -> anyhow::Result<ExitStatus> {
-    let depth = metrics(client, destination).await?.dlq_depth;
+    let depth = client.metrics(destination).await?.dlq_depth;
     if depth == 0 {
         writeln!(
             std::io::stdout(),
@@ -359,21 +487,7 @@ async fn redrive(
             return Ok(ExitStatus::Failure);
         }
     }
-    let mut body = serde_json::Map::new();
-    if let Some(max) = request.max {
-        body.insert("max".to_owned(), max.into());
-    }
-    if let Some(filter) = &request.filter {
-        body.insert("filter".to_owned(), filter.clone().into());
-    }
-    let answer = client
-        .post(
-            &path(destination, "/dead-letters/redrive"),
-            serde_json::to_vec(&body)?,
-        )
-        .await?;
-    let done: Redriven = serde_json::from_value(answer)
-        .context("the management API's redrive answer is not what this uniflow reads")?;
+    let done = client.redrive(destination, request).await?;
     writeln!(
         std::io::stdout(),
         "moved {} dead letter{} back to `{destination}`'s queue (attempts reset); kept {} in the dead-letter queue",

@@ -1,6 +1,7 @@
 //! One module per subcommand; each returns an [`ExitStatus`].
 
 mod api;
+mod aws;
 mod build;
 mod check;
 mod dev;
@@ -50,6 +51,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             to,
             event,
             dry_run,
+            aws,
+            raw_bucket,
             api,
         } => replay::run(&replay::Request {
             destination,
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             to,
             event,
             dry_run,
+            aws: aws.then_some(replay::OnAws { raw_bucket }),
             api,
         }),
         Command::Validate { config, file } => validate::run(&config, file.as_deref()),
@@ -75,6 +79,42 @@ pub fn resolve(path: &Path) -> PathBuf {
     } else {
         path.to_path_buf()
     }
+}
+
+/// The project's model and bundle, or exit 1 after printing its errors
+/// (`command` needs a project without errors).
+pub fn compile(
+    path: &Path,
+    command: &str,
+) -> anyhow::Result<Result<(uniflow_compiler::Config, uniflow_schemas::Bundle), ExitStatus>> {
+    use std::io::Write;
+    use uniflow_compiler::diagnostic::{self, HumanOptions};
+
+    let file = resolve(path);
+    let source = read(&file)?;
+    let (checked, artifacts) = uniflow_compiler::build(&source);
+    let (Some(config), false) = (
+        checked.config,
+        checked
+            .diagnostics
+            .iter()
+            .any(uniflow_compiler::Diagnostic::is_error),
+    ) else {
+        let text = diagnostic::render_human(
+            &file.display().to_string(),
+            &source,
+            &checked.diagnostics,
+            HumanOptions::default(),
+        );
+        let mut stderr = std::io::stderr().lock();
+        stderr.write_all(text.as_bytes())?;
+        writeln!(stderr, "{command} needs a project without errors")?;
+        return Ok(Err(ExitStatus::Failure));
+    };
+    let artifacts = artifacts.context("the compiler produced no artifacts")?;
+    let bundle = uniflow_schemas::Bundle::from_json(&artifacts.files["bundle.json"])
+        .map_err(|e| anyhow::anyhow!("the compiled bundle does not load: {e}"))?;
+    Ok(Ok((config, bundle)))
 }
 
 /// Reads a project file with a message that says which file and why.

@@ -17,7 +17,9 @@
 //!   dead-lettered with their last error; [`metrics`] records and reads
 //!   the delivery counters.
 //! - [`queues`]: operations on the queues for `uniflow dlq` and `uniflow
-//!   replay` (peek, redrive, replay from the raw archive).
+//!   replay` (peek, redrive, enqueue, replay from the raw archive);
+//!   [`deliveries::AwsDeliveries`] serves them (with the delivery counters)
+//!   as the management API's `Deliveries`.
 //! - [`services`]: S3, Lambda, SSM and Secrets Manager behind the
 //!   connectors' traits.
 //! - [`sqs`]: the queues' names and the batched SQS calls they share.
@@ -27,6 +29,7 @@
 
 pub mod apigw;
 pub mod connector;
+pub mod deliveries;
 pub mod fanout;
 pub mod metrics;
 pub mod processor;

@@ -20,7 +20,7 @@
 //! sent to the dead-letter queue, then its id) and replay goes object by
 //! object in key order, line by line.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 
 use aws_sdk_sqs::error::DisplayErrorContext;
@@ -54,8 +54,25 @@ const HOUR_MS: i64 = 3_600_000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
     /// No queue of that name: a destination that is not deployed.
-    #[error("there is no queue `{0}`: is the destination named right, and is the stack deployed?")]
+    #[error(
+        "there is no queue `{0}`: is the destination named right, and is the stack deployed (`uniflow apply`)?"
+    )]
     NoSuchQueue(String),
+    /// Messages too large for SQS: none of the batch was sent.
+    #[error(
+        "{} message(s) are larger than SQS's {MAX_MESSAGE_BYTES} bytes, so none was queued: {}",
+        .0.len(),
+        .0.join(", ")
+    )]
+    TooLarge(Vec<String>),
+    /// A message whose event is not JSON, so it has no queue body.
+    #[error("message {id} cannot be queued: its event is not JSON ({message})")]
+    Unencodable {
+        /// The message's id.
+        id: String,
+        /// Why.
+        message: String,
+    },
     /// An SQS call failed.
     #[error("SQS {operation} on `{queue}` failed: {message}")]
     Sqs {
@@ -75,6 +92,25 @@ pub enum QueueError {
         key: String,
         /// What went wrong.
         message: String,
+    },
+    /// No bucket carries the tags looked for.
+    #[error(
+        "no bucket is tagged {tags}{}: is the stack deployed (`uniflow apply`)?",
+        if .unreadable.is_empty() { String::new() } else { format!(" (the tags of {} could not be read)", .unreadable.join("; ")) }
+    )]
+    NoSuchBucket {
+        /// The tags, `key=value, ...`.
+        tags: String,
+        /// Buckets whose tags could not be read, with why.
+        unreadable: Vec<String>,
+    },
+    /// More than one bucket carries the tags looked for.
+    #[error("more than one bucket is tagged {tags}: {}", .buckets.join(", "))]
+    SeveralBuckets {
+        /// The tags, `key=value, ...`.
+        tags: String,
+        /// The buckets.
+        buckets: Vec<String>,
     },
     /// `from` is not before `to`.
     #[error("the window is empty: the start ({from}) must be before the end ({to})")]
@@ -129,6 +165,8 @@ pub struct Replay<'a> {
     pub to_ms: i64,
     /// Only track events of this name, when set.
     pub event: Option<&'a str>,
+    /// Count what would be sent, send nothing.
+    pub dry_run: bool,
 }
 
 /// What a replay did.
@@ -140,7 +178,9 @@ pub struct ReplayReport {
     /// Events read from them.
     pub scanned: usize,
     /// Events in the window the destination accepts (and of the event
-    /// asked for), sent to its queue.
+    /// asked for).
+    pub selected: usize,
+    /// Those sent to its queue (none in a dry run).
     pub sent: usize,
     /// Lines that are not an event with a `messageId` and a `receivedAt`.
     pub unreadable: usize,
@@ -433,6 +473,122 @@ impl Queues {
         result.map(|()| report)
     }
 
+    /// Checks that `destination`'s queue and dead-letter queue exist, and
+    /// so that SQS answers.
+    pub async fn exists(&self, destination: &str) -> Result<(), QueueError> {
+        self.url(&queue_name(&self.resource_prefix, destination))
+            .await?;
+        self.url(&dlq_name(&self.resource_prefix, destination))
+            .await?;
+        Ok(())
+    }
+
+    /// The bucket that carries every one of `tags` among those whose name
+    /// contains `name_contains` (CloudFormation names a bucket it names
+    /// `<stack>-<logical id, lowercase>-<suffix>`). Buckets whose tags
+    /// cannot be read (another region's, say) are passed over.
+    pub async fn find_bucket(
+        &self,
+        name_contains: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String, QueueError> {
+        let listed = self
+            .s3
+            .list_buckets()
+            .send()
+            .await
+            .map_err(|e| QueueError::S3 {
+                bucket: "*".to_owned(),
+                key: String::new(),
+                message: format!("ListBuckets failed: {}", DisplayErrorContext(&e)),
+            })?;
+        let mut found = Vec::new();
+        let mut unreadable = Vec::new();
+        for name in listed.buckets().iter().filter_map(|b| b.name()) {
+            if !name.contains(name_contains) {
+                continue;
+            }
+            let tagging = match self.s3.get_bucket_tagging().bucket(name).send().await {
+                Ok(t) => t,
+                Err(e) => {
+                    unreadable.push(format!("{name} ({})", DisplayErrorContext(&e)));
+                    continue;
+                }
+            };
+            let has: BTreeMap<&str, &str> = tagging
+                .tag_set()
+                .iter()
+                .map(|t| (t.key(), t.value()))
+                .collect();
+            if tags
+                .iter()
+                .all(|(k, v)| has.get(k.as_str()) == Some(&v.as_str()))
+            {
+                found.push(name.to_owned());
+            }
+        }
+        let wanted = tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(QueueError::NoSuchBucket {
+                tags: wanted,
+                unreadable,
+            }),
+            _ => Err(QueueError::SeveralBuckets {
+                tags: wanted,
+                buckets: found,
+            }),
+        }
+    }
+
+    /// Puts `messages` on `destination`'s queue, in order, due at once;
+    /// all of them are durable when it answers `Ok` (their count). None is
+    /// sent when one cannot be (larger than SQS takes); a failure part-way
+    /// says how many went before it.
+    pub async fn enqueue(
+        &self,
+        destination: &str,
+        messages: &[Message],
+    ) -> Result<usize, QueueError> {
+        let queue = queue_name(&self.resource_prefix, destination);
+        let mut bodies = Vec::with_capacity(messages.len());
+        let mut too_large = Vec::new();
+        for m in messages {
+            match message_body(m) {
+                Ok(body) if body.len() <= MAX_MESSAGE_BYTES => bodies.push(body),
+                Ok(_) => too_large.push(m.id.clone()),
+                Err(message) => {
+                    return Err(QueueError::Unencodable {
+                        id: m.id.clone(),
+                        message,
+                    });
+                }
+            }
+        }
+        if !too_large.is_empty() {
+            return Err(QueueError::TooLarge(too_large));
+        }
+        let url = self.url(&queue).await?;
+        let mut sent = 0;
+        for result in send_all(&self.sqs, &url, &bodies).await {
+            match result {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    return Err(QueueError::Sqs {
+                        operation: "SendMessageBatch",
+                        queue,
+                        message: format!("{e} (after {sent} messages were sent)"),
+                    });
+                }
+            }
+        }
+        Ok(sent)
+    }
+
     /// Sends the archived events of the window that the destination accepts
     /// (and of the event asked for) to its queue, as new messages.
     /// `progress(done, total)` counts archive objects.
@@ -464,7 +620,11 @@ impl Queues {
                         tracing::error!(message_id = %id, "an event too large for SQS is not replayed");
                         report.too_large.push(id);
                     }
-                    Line::Send(id, body) => bodies.push((id, body)),
+                    Line::Send(_, _) if replay.dry_run => report.selected += 1,
+                    Line::Send(id, body) => {
+                        report.selected += 1;
+                        bodies.push((id, body));
+                    }
                 }
             }
             let texts: Vec<String> = bodies.iter().map(|(_, b)| b.clone()).collect();

@@ -803,6 +803,215 @@ async fn dead_letters_are_listed_shown_and_redriven() {
     drop(moto);
 }
 
+/// Calls the management router as API Gateway would after the authorizer:
+/// answers the status and the JSON body.
+async fn call(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use tower::ServiceExt;
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(match body {
+            Some(b) => axum::body::Body::from(b.to_string()),
+            None => axum::body::Body::empty(),
+        })
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_management_api_serves_deliveries_from_the_queues_and_the_state_table() {
+    use uniflow_runtime::delivery::metrics::DeliveryCounts;
+    use uniflow_runtime::manage::{self, Auth};
+    use uniflow_runtime_aws::deliveries::AwsDeliveries;
+
+    let moto = start_moto();
+    let stack = Stack::deploy(&moto.endpoint, &["orders", "all"]).await;
+    let dlq = stack.names.dlq_url("orders");
+    let at = "2026-03-01T10:00:00.000Z";
+    let letters: Vec<Message> = [("d1", 10.0, true), ("d2", 90.0, false), ("d3", 70.0, true)]
+        .iter()
+        .map(|(id, revenue, marked)| Message {
+            attempts: 3,
+            last_error: marked.then(|| "HTTP 500".to_owned()),
+            ..message(id, NOW, order(id, "EUR", *revenue, at))
+        })
+        .collect();
+    stack.send(&dlq, &letters).await;
+    let mut counts = DeliveryCounts {
+        delivered: 7,
+        dead_lettered: 3,
+        ..DeliveryCounts::default()
+    };
+    counts.latency.record(120);
+    uniflow_runtime_aws::metrics::record(
+        &aws_sdk_dynamodb::Client::new(&stack.config),
+        &stack.state_table,
+        "orders",
+        &counts,
+        NOW,
+    )
+    .await
+    .unwrap();
+
+    // As the management Lambda builds it (the profile store is not called
+    // by these routes; its tables need not exist).
+    let store = DynamoProfiles::new(
+        &stack.config,
+        ProfileTables {
+            identities: "unused-identities".into(),
+            profiles: "unused-profiles".into(),
+            state: stack.state_table.clone(),
+        },
+        Rules::new(&stack.bundle.identity),
+    );
+    let deliveries = AwsDeliveries::new(&stack.config, &stack.state_table, PREFIX);
+    let router = manage::router(
+        Arc::new(store),
+        Some(Arc::new(deliveries)),
+        Arc::new(stack.bundle.clone()),
+        Auth::Trusted,
+    );
+
+    // Metrics: the counters and both queues' depths.
+    let (status, m) = call(&router, "GET", "/api/v1/destinations/orders/metrics", None).await;
+    assert_eq!(status, 200, "{m}");
+    let m: DeliveryMetrics = serde_json::from_value(m).unwrap();
+    assert_eq!(
+        (m.delivered, m.dead_lettered, m.queued, m.dlq_depth),
+        (7, 3, 0, 3)
+    );
+    let (_, m) = call(&router, "GET", "/api/v1/destinations/all/metrics", None).await;
+    assert_eq!(
+        (m["delivered"].clone(), m["dlqDepth"].clone()),
+        (0.into(), 0.into())
+    );
+
+    // Dead letters, two pages of two, in the order they were dead-lettered.
+    let (status, first) = call(
+        &router,
+        "GET",
+        "/api/v1/destinations/orders/dead-letters?limit=2",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let items = first["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let next = first["next"].as_str().unwrap();
+    assert_eq!(next, items[1]["id"].as_str().unwrap());
+    let path = format!("/api/v1/destinations/orders/dead-letters?limit=2&after={next}");
+    let (status, second) = call(&router, "GET", &path, None).await;
+    assert_eq!(status, 200, "{second}");
+    assert!(second.get("next").is_none(), "{second}");
+    let all: Vec<&serde_json::Value> = items
+        .iter()
+        .chain(second["items"].as_array().unwrap())
+        .collect();
+    let mut ids: Vec<&str> = all
+        .iter()
+        .map(|l| l["message"]["id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["d1", "d2", "d3"]);
+    for l in &all {
+        // When SQS took it into the dead-letter queue.
+        assert!(l["failed_ms"].as_i64().unwrap() > 0, "{l}");
+        let reason = l["reason"].as_str().unwrap();
+        if l["message"]["id"] == "d2" {
+            assert_eq!(
+                reason,
+                "exhausted its retries (moved by SQS's redrive policy)"
+            );
+        } else {
+            assert_eq!(reason, "HTTP 500");
+        }
+    }
+    // Peeking consumed nothing.
+    assert_eq!(stack.depth(&dlq).await, (3, 0));
+
+    // Redrive those with revenue over 50: d2 and d3, attempts reset.
+    let (status, done) = call(
+        &router,
+        "POST",
+        "/api/v1/destinations/orders/dead-letters/redrive",
+        Some(serde_json::json!({"filter": "properties.revenue > 50"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        (done["moved"].clone(), done["kept"].clone()),
+        (2.into(), 1.into())
+    );
+    let moved = stack.drain(&stack.names.queue_url("orders")).await;
+    let ids: Vec<&str> = moved.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["d2", "d3"]);
+    assert!(
+        moved
+            .iter()
+            .all(|m| m.attempts == 0 && m.last_error.is_none())
+    );
+    assert_eq!(stack.depth(&dlq).await, (1, 0));
+
+    // Enqueue (what `uniflow replay` sends) to one destination's queue only.
+    let replayed = message("r1", NOW, order("r1", "EUR", 1.0, at));
+    let (status, queued) = call(
+        &router,
+        "POST",
+        "/api/v1/destinations/orders/messages",
+        Some(serde_json::json!({"messages": [serde_json::to_value(&replayed).unwrap()]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{queued}");
+    assert_eq!(queued["queued"], 1);
+    assert_eq!(
+        stack.drain(&stack.names.queue_url("orders")).await,
+        [replayed]
+    );
+    assert!(stack.drain(&stack.names.queue_url("all")).await.is_empty());
+
+    // A destination whose queues are not deployed: 503 naming the queue.
+    let missing = AwsDeliveries::new(&stack.config, &stack.state_table, "other-prefix");
+    let router = manage::router(
+        Arc::new(DynamoProfiles::new(
+            &stack.config,
+            ProfileTables {
+                identities: "i".into(),
+                profiles: "p".into(),
+                state: "s".into(),
+            },
+            Rules::new(&stack.bundle.identity),
+        )),
+        Some(Arc::new(missing)),
+        Arc::new(stack.bundle.clone()),
+        Auth::Trusted,
+    );
+    let (status, e) = call(
+        &router,
+        "GET",
+        "/api/v1/destinations/orders/dead-letters",
+        None,
+    )
+    .await;
+    assert_eq!(status, 503, "{e}");
+    assert!(
+        e.to_string()
+            .contains("there is no queue `other-prefix-orders-dlq`"),
+        "{e}"
+    );
+    drop(moto);
+}
+
 /// A GZIP NDJSON object, as Firehose writes the raw archive.
 fn archive(lines: &[String]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -890,6 +1099,7 @@ async fn replay_sends_the_window_to_one_destination() {
                 from_ms,
                 to_ms,
                 event: None,
+                dry_run: false,
             },
             |done, total| progress.push((done, total)),
         )
@@ -900,7 +1110,7 @@ async fn replay_sends_the_window_to_one_destination() {
     assert_eq!(report.objects, 2);
     assert_eq!(report.scanned, 8);
     assert_eq!(report.unreadable, 1);
-    assert_eq!(report.sent, 3);
+    assert_eq!((report.selected, report.sent), (3, 3));
     let replayed = stack.drain(&stack.names.queue_url("orders")).await;
     let ids: Vec<&str> = replayed.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["first", "late", "middle"]);
@@ -924,6 +1134,7 @@ async fn replay_sends_the_window_to_one_destination() {
                 from_ms,
                 to_ms,
                 event: Some("Signed Up"),
+                dry_run: false,
             },
             |_, _| {},
         )
@@ -946,6 +1157,7 @@ async fn replay_sends_the_window_to_one_destination() {
         from_ms: to_ms,
         to_ms: from_ms,
         event: None,
+        dry_run: false,
     };
     assert!(matches!(
         queues.replay(&empty, |_, _| {}).await,

@@ -11,25 +11,22 @@ mod window;
 
 use std::io::{IsTerminal, Write};
 use std::ops::Range;
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use hyper::Method;
 use hyper::body::Bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
-use uniflow_compiler::diagnostic::{self, HumanOptions};
 use uniflow_runtime::delivery::Message;
 use uniflow_runtime::embedded::DataDir;
 use uniflow_runtime::time::parse_ms;
-use uniflow_schemas::Bundle;
 use uniflow_schemas::bundle::DestinationInfo;
 
 use self::archive::{Archive, LocalArchive};
 use self::window::Window;
 use super::api::{self, Client, encode};
-use super::{read, resolve};
+use super::{aws, compile};
 use crate::ExitStatus;
 use crate::cli::ApiArgs;
 
@@ -46,8 +43,17 @@ pub struct Request {
     pub event: Option<String>,
     /// Count, send nothing.
     pub dry_run: bool,
+    /// On the deployed stack (`--aws`), not through the management API.
+    pub aws: Option<OnAws>,
     /// The project, its data directory and the management API.
     pub api: ApiArgs,
+}
+
+/// `--aws`: the deployed stack's S3 archive and SQS queue.
+#[derive(Debug)]
+pub struct OnAws {
+    /// `--raw-bucket`: the raw archive's bucket, when not found by its tags.
+    pub raw_bucket: Option<String>,
 }
 
 /// Runs `uniflow replay`.
@@ -59,8 +65,8 @@ pub fn run(request: &Request) -> anyhow::Result<ExitStatus> {
         Ok(w) => w,
         Err(e) => return refuse(&e),
     };
-    let bundle = match compile(&request.api.path)? {
-        Ok(b) => b,
+    let (config, bundle) = match compile(&request.api.path, "uniflow replay")? {
+        Ok(compiled) => compiled,
         Err(status) => return Ok(status),
     };
     let name = request.destination.as_str();
@@ -83,6 +89,15 @@ pub fn run(request: &Request) -> anyhow::Result<ExitStatus> {
             events.join(", ")
         ));
     }
+    let plan = Plan {
+        destination: name,
+        info: destination,
+        window,
+        event: request.event.as_deref(),
+    };
+    if let Some(on_aws) = &request.aws {
+        return api::block_on(on_aws.replay(&config, &plan, request.dry_run));
+    }
     let data = api::data_dir(&request.api.path, request.api.data.as_deref());
     let dir = DataDir::new(&data);
     if !dir.archive().is_dir() {
@@ -93,12 +108,6 @@ pub fn run(request: &Request) -> anyhow::Result<ExitStatus> {
         ));
     }
     let archive = LocalArchive::new(&dir.archive().join("raw"));
-    let plan = Plan {
-        destination: name,
-        info: destination,
-        window,
-        event: request.event.as_deref(),
-    };
     api::block_on(async move {
         let sink = if request.dry_run {
             None
@@ -117,6 +126,107 @@ pub fn run(request: &Request) -> anyhow::Result<ExitStatus> {
         )?;
         Ok(ExitStatus::Success)
     })
+}
+
+impl OnAws {
+    /// Replays from the stack's S3 archive to the destination's SQS queue
+    /// with [`Queues::replay`](uniflow_runtime_aws::queues::Queues::replay),
+    /// which reads, selects and sends object by object (the [`Archive`] and
+    /// [`Sink`] seams do not fit it: it lists the hour after the window for
+    /// Firehose's late files and passes over unreadable lines), with the
+    /// same progress bar, counting archive objects.
+    async fn replay(
+        &self,
+        config: &uniflow_compiler::Config,
+        plan: &Plan<'_>,
+        dry_run: bool,
+    ) -> anyhow::Result<ExitStatus> {
+        let stack = aws::Stack::connect(config).await?;
+        if let Some(status) = stack.check(plan.destination).await? {
+            return Ok(status);
+        }
+        let bucket = match stack.raw_bucket(self.raw_bucket.as_deref()).await? {
+            Ok(bucket) => bucket,
+            Err(why) => return refuse(&why),
+        };
+        let bar = progress_bar();
+        let replay = uniflow_runtime_aws::queues::Replay {
+            bucket: &bucket,
+            prefix: stack.deployed.raw_archive_prefix,
+            destination: plan.destination,
+            info: plan.info,
+            from_ms: plan.window.from_ms,
+            to_ms: plan.window.to_ms,
+            event: plan.event,
+            dry_run,
+        };
+        let done = stack
+            .deliveries
+            .queues()
+            .replay(&replay, |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })
+            .await;
+        bar.finish_and_clear();
+        let done = done.map_err(|e| stack.unreachable(e))?;
+        writeln!(
+            std::io::stdout(),
+            "{}",
+            aws_summary(&done, plan, &bucket, dry_run)
+        )?;
+        Ok(ExitStatus::Success)
+    }
+}
+
+/// The last line of a replay on AWS.
+fn aws_summary(
+    done: &uniflow_runtime_aws::queues::ReplayReport,
+    plan: &Plan<'_>,
+    bucket: &str,
+    dry_run: bool,
+) -> String {
+    let (name, window) = (plan.destination, plan.window);
+    let s = |n: usize| if n == 1 { "" } else { "s" };
+    let what = match plan.event {
+        Some(event) => format!("`{event}` event"),
+        None => "event".to_owned(),
+    };
+    let mut text = if done.selected == 0 {
+        format!("no events to replay: none received in {window} is an {what} `{name}` receives")
+    } else if dry_run {
+        format!(
+            "would replay {} {what}{} received in {window} to `{name}` (dry run: nothing sent)",
+            done.selected,
+            s(done.selected)
+        )
+    } else {
+        format!(
+            "replayed {} {what}{} received in {window} to `{name}`'s queue",
+            done.sent,
+            s(done.sent)
+        )
+    };
+    text.push_str(&format!(
+        " ({} archive object{} read in s3://{bucket}",
+        done.objects,
+        s(done.objects)
+    ));
+    if done.unreadable > 0 {
+        text.push_str(&format!(
+            "; {} unreadable line{} passed over",
+            done.unreadable,
+            s(done.unreadable)
+        ));
+    }
+    if !done.too_large.is_empty() {
+        text.push_str(&format!(
+            "; too large for SQS, not sent: {}",
+            done.too_large.join(", ")
+        ));
+    }
+    text.push(')');
+    text
 }
 
 /// The last line of a replay.
@@ -157,29 +267,6 @@ fn summary(done: &Done, plan: &Plan<'_>, dry_run: bool) -> String {
 fn refuse(message: &str) -> anyhow::Result<ExitStatus> {
     writeln!(std::io::stderr(), "error: {message}")?;
     Ok(ExitStatus::Failure)
-}
-
-/// The project's bundle, or exit 1 after printing its errors.
-fn compile(path: &Path) -> anyhow::Result<Result<Bundle, ExitStatus>> {
-    let file = resolve(path);
-    let source = read(&file)?;
-    let (checked, artifacts) = uniflow_compiler::build(&source);
-    if checked.has_errors() {
-        let text = diagnostic::render_human(
-            &file.display().to_string(),
-            &source,
-            &checked.diagnostics,
-            HumanOptions::default(),
-        );
-        let mut stderr = std::io::stderr().lock();
-        stderr.write_all(text.as_bytes())?;
-        writeln!(stderr, "uniflow replay needs a project without errors")?;
-        return Ok(Err(ExitStatus::Failure));
-    }
-    let artifacts = artifacts.context("the compiler produced no artifacts")?;
-    let bundle = Bundle::from_json(&artifacts.files["bundle.json"])
-        .map_err(|e| anyhow!("the compiled bundle does not load: {e}"))?;
-    Ok(Ok(bundle))
 }
 
 /// On stderr when it is a terminal, else hidden.
@@ -456,6 +543,7 @@ async fn replay<A: Archive, S: Sink>(
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
+    use std::path::Path;
 
     use serde_json::json;
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::base::data_bucket;
 use super::iam::Policy;
 use super::ingest::EVENT_STREAM;
-use super::{Stack, Template, get_att, key_arn, r#ref, sub};
+use super::{RAW_ARCHIVE_PREFIX, RAW_BUCKET, Stack, Template, get_att, key_arn, r#ref, sub};
 
 /// The columns of an archived event: the Segment message as the ingest
 /// function writes it to the stream (Segment's camelCase field names), one
@@ -86,7 +86,7 @@ pub const VIOLATION_COLUMNS: &[(&str, &str, &str)] = &[
 const DELIVERY_LOG_STREAM: &str = "S3Delivery";
 
 pub fn add(t: &mut Template, stack: &Stack<'_>) {
-    data_bucket(t, "RawBucket", None);
+    data_bucket(t, RAW_BUCKET, None);
     data_bucket(t, "ViolationsBucket", None);
     // Segment membership snapshots and exports: re-creatable, so they expire.
     data_bucket(t, "ExportsBucket", Some(90));
@@ -114,12 +114,15 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
         .allow(
             "FindRawBucket",
             &["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
-            vec![get_att("RawBucket", "Arn")],
+            vec![get_att(RAW_BUCKET, "Arn")],
         )
         .allow(
             "WriteRawArchive",
             &["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
-            vec![sub("${RawBucket.Arn}/raw/*"), sub("${RawBucket.Arn}/errors/*")],
+            vec![
+                sub(&format!("${{{RAW_BUCKET}.Arn}}/{RAW_ARCHIVE_PREFIX}*")),
+                sub(&format!("${{{RAW_BUCKET}.Arn}}/errors/*")),
+            ],
         )
         .allow(
             "WriteDeliveryLogs",
@@ -146,9 +149,9 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
                 "RoleARN": get_att("RawDeliveryRole", "Arn"),
             },
             "ExtendedS3DestinationConfiguration": {
-                "BucketARN": get_att("RawBucket", "Arn"),
+                "BucketARN": get_att(RAW_BUCKET, "Arn"),
                 "RoleARN": get_att("RawDeliveryRole", "Arn"),
-                "Prefix": "raw/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/",
+                "Prefix": format!("{RAW_ARCHIVE_PREFIX}year=!{{timestamp:yyyy}}/month=!{{timestamp:MM}}/day=!{{timestamp:dd}}/hour=!{{timestamp:HH}}/"),
                 "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/",
                 "CompressionFormat": "GZIP",
                 "FileExtension": ".json.gz",
@@ -182,7 +185,7 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
         "RawEventsTable",
         "raw_events",
         "Every accepted event, as archived by Firehose",
-        "RawBucket",
+        RAW_BUCKET,
         "raw",
         RAW_COLUMNS,
     );
@@ -199,7 +202,7 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
     t.output(
         "RawBucketName",
         "Raw event archive (Firehose, GZIP NDJSON)",
-        r#ref("RawBucket"),
+        r#ref(RAW_BUCKET),
     );
     t.output(
         "ViolationsBucketName",

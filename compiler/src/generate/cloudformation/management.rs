@@ -99,23 +99,47 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
         )
         .read_bundle()
         .data_key(&["kms:Decrypt", "kms:GenerateDataKey"]);
-    // The destinations API reports how deep each queue and dead-letter queue is.
-    let queues: Vec<_> = stack
+    // The destinations API: each queue's and dead-letter queue's depth,
+    // peeking at and redriving dead letters (received, released or deleted
+    // once back on the queue), and replayed events sent to the queues. The
+    // queues are found by name (`GetQueueUrl`); the counters are items of
+    // the state table, read above.
+    let (queues, dlqs): (Vec<_>, Vec<_>) = stack
         .config
         .destinations
         .iter()
-        .flat_map(|d| {
+        .map(|d| {
             let id = destination_id(&d.name.value);
-            [
+            (
                 get_att(&format!("{id}Queue"), "Arn"),
                 get_att(&format!("{id}Dlq"), "Arn"),
-            ]
+            )
         })
-        .collect();
+        .unzip();
     let policy = if queues.is_empty() {
         policy
     } else {
-        policy.allow("ReadQueueDepths", &["sqs:GetQueueAttributes"], queues)
+        policy
+            .allow(
+                "PeekAndRedriveDeadLetters",
+                &[
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:ReceiveMessage",
+                ],
+                dlqs,
+            )
+            .allow(
+                "SendToQueues",
+                &[
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:SendMessage",
+                ],
+                queues,
+            )
     };
     base::function(t, config, policy);
 

@@ -85,9 +85,69 @@ pub fn files(config: &Config, config_digest: &str) -> Vec<(String, String)> {
 /// resource that takes tags.
 fn project_tags(stack: &Stack<'_>, project: &Project) -> BTreeMap<String, String> {
     let mut tags = project.tags.clone();
-    tags.insert("uniflow:project".into(), stack.project.clone());
-    tags.insert("uniflow:stage".into(), stack.stage.clone());
+    tags.insert(PROJECT_TAG.into(), stack.project.clone());
+    tags.insert(STAGE_TAG.into(), stack.stage.clone());
     tags
+}
+
+/// The stack tag naming the project.
+const PROJECT_TAG: &str = "uniflow:project";
+/// The stack tag naming the stage.
+const STAGE_TAG: &str = "uniflow:stage";
+/// The suffix of the state table's name.
+pub(crate) const STATE_TABLE_SUFFIX: &str = "state";
+/// The logical id of the raw archive's bucket. CloudFormation names the
+/// bucket (bucket names are global): `<stack>-rawbucket-<suffix>`.
+pub const RAW_BUCKET: &str = "RawBucket";
+/// The key prefix of the raw archive in its bucket: Firehose writes
+/// `raw/year=YYYY/month=MM/day=DD/hour=HH/`.
+pub const RAW_ARCHIVE_PREFIX: &str = "raw/";
+
+/// `project-stage`: the prefix of every named resource of a project's stack.
+pub fn resource_prefix(project: &Project) -> String {
+    format!("{}-{}", project.name.value, project.stage.value)
+}
+
+/// A physical name under a resource prefix: `acme-shop-prod-<suffix>`.
+pub fn resource_name(prefix: &str, suffix: &str) -> String {
+    format!("{prefix}-{suffix}")
+}
+
+/// Where a deployed stack's resources are, as the template names them:
+/// what operations on the stack (`uniflow dlq --aws`, `uniflow replay
+/// --aws`) find them by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    /// `project-stage`: queues are `<prefix>-<destination>` and
+    /// `<prefix>-<destination>-dlq`.
+    pub resource_prefix: String,
+    /// The state table (delivery counters, among others).
+    pub state_table: String,
+    /// The raw archive's key prefix in its bucket.
+    pub raw_archive_prefix: &'static str,
+    /// What the raw archive's bucket's name contains: its logical id in
+    /// lower case, as CloudFormation names it (`<stack>-rawbucket-<suffix>`).
+    pub raw_bucket_name_contains: String,
+    /// The stack's project and stage tags, which CloudFormation copies onto
+    /// the bucket (and every resource of the stack).
+    pub raw_bucket_tags: BTreeMap<String, String>,
+}
+
+/// Where the stack of `config` puts its resources; `None` without a
+/// `project` node (nothing is deployed then).
+pub fn deployed(config: &Config) -> Option<Deployed> {
+    let project = config.project.as_ref()?;
+    let prefix = resource_prefix(project);
+    Some(Deployed {
+        state_table: resource_name(&prefix, STATE_TABLE_SUFFIX),
+        raw_archive_prefix: RAW_ARCHIVE_PREFIX,
+        raw_bucket_name_contains: RAW_BUCKET.to_lowercase(),
+        raw_bucket_tags: BTreeMap::from([
+            (PROJECT_TAG.to_owned(), project.name.value.clone()),
+            (STAGE_TAG.to_owned(), project.stage.value.clone()),
+        ]),
+        resource_prefix: prefix,
+    })
 }
 
 /// What every module needs to know about the project being generated.
@@ -106,7 +166,7 @@ pub(crate) struct Stack<'a> {
 
 impl<'a> Stack<'a> {
     fn new(config: &'a Config, project: &Project, digest: &str) -> Self {
-        let prefix = format!("{}-{}", project.name.value, project.stage.value);
+        let prefix = resource_prefix(project);
         Stack {
             config,
             project: project.name.value.clone(),
@@ -118,7 +178,7 @@ impl<'a> Stack<'a> {
 
     /// A physical name: `acme-shop-prod-<suffix>`.
     pub fn name(&self, suffix: &str) -> String {
-        format!("{}-{suffix}", self.prefix)
+        resource_name(&self.prefix, suffix)
     }
 
     /// The four functions' settings, in a fixed order.

@@ -67,7 +67,7 @@ const TABLES: &[Table] = &[
     },
     Table {
         id: "StateTable",
-        suffix: "state",
+        suffix: super::STATE_TABLE_SUFFIX,
         hash: "pk",
         range: Some("sk"),
         by: None,

@@ -5,6 +5,9 @@
 //! `MOTO_SERVER` overrides the path, and `CARGO_TARGET_DIR/py` is tried when
 //! the checkout has no venv of its own (a worktree sharing a target
 //! directory). Without moto the tests fail, saying so.
+//!
+//! The root crate's `tests/aws_cli.rs` includes this file too (`#[path]`),
+//! so it names only crates both have.
 
 #![allow(clippy::disallowed_methods, dead_code)]
 
@@ -35,7 +38,13 @@ fn moto_server() -> PathBuf {
     if let Some(path) = std::env::var_os("MOTO_SERVER") {
         return PathBuf::from(path);
     }
-    let own = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/py/bin/moto_server");
+    // The workspace's root is this crate's, or two levels up (runtime/aws).
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let own = [manifest.join("target"), manifest.join("../../target")]
+        .into_iter()
+        .map(|target| target.join("py/bin/moto_server"))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| manifest.join("target/py/bin/moto_server"));
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !own.exists() => PathBuf::from(dir).join("py/bin/moto_server"),
         _ => own,
@@ -112,7 +121,7 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
             "testing", "testing", None, None, "moto",
         ))
         .load()
