@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::sync::watch;
-use uniflow_compiler::diagnostic::{self, HumanOptions};
 use uniflow_runtime::backend::{Clock, SystemClock};
 use uniflow_runtime::connectors::{self, ConnectorError, Services};
 use uniflow_runtime::connectors::{LocalObjects, LocalSecrets};
@@ -22,7 +21,7 @@ use uniflow_runtime::profiles::Rules;
 use uniflow_schemas::Bundle;
 use uniflow_schemas::bundle::{ConnectorSettings, HeaderSource};
 
-use super::{dev_api, read, resolve};
+use super::{compile, dev_api, resolve};
 use crate::ExitStatus;
 
 pub fn run(
@@ -33,23 +32,10 @@ pub fn run(
     archive_wait_ms: u64,
 ) -> anyhow::Result<ExitStatus> {
     let file = resolve(path);
-    let source = read(&file)?;
-    let (checked, artifacts) = uniflow_compiler::build(&source);
-    let mut stderr = std::io::stderr().lock();
-    if checked.has_errors() {
-        let text = diagnostic::render_human(
-            &file.display().to_string(),
-            &source,
-            &checked.diagnostics,
-            HumanOptions::default(),
-        );
-        stderr.write_all(text.as_bytes())?;
-        writeln!(stderr, "uniflow dev needs a project without errors")?;
-        return Ok(ExitStatus::Failure);
-    }
-    let artifacts = artifacts.context("the compiler produced no artifacts")?;
-    let bundle = Bundle::from_json(&artifacts.files["bundle.json"])
-        .map_err(|e| anyhow::anyhow!("the compiled bundle does not load: {e}"))?;
+    let bundle = match compile(path, "uniflow dev")? {
+        Ok((_, bundle)) => bundle,
+        Err(status) => return Ok(status),
+    };
     let project_dir = file
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -58,7 +44,6 @@ pub fn run(
         .with_context(|| format!("cannot create the data directory {}", dir.root.display()))?;
     let keys = write_keys(&dir, &bundle)?;
     write_secrets(&dir, &bundle)?;
-    drop(stderr);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -163,7 +148,6 @@ async fn serve(
         stderr,
         "stopping: archiving what is in the log (profiles and deliveries resume from it at the next start)"
     )?;
-    drop(stderr);
     let _ = stop_tx.send(true);
     for task in delivery_tasks {
         task.await.context("a delivery worker stopped abnormally")?;
