@@ -7,7 +7,9 @@
 //! into batches of the destination's `batch` size, sends up to
 //! [`IN_FLIGHT`] batches at once, applies [`fate`] to each outcome and
 //! commits the outcomes with the cursor the round reached, in one
-//! transaction.
+//! transaction. Commits land in order; when a round leaves the pending
+//! messages as it found them (all from the log, all delivered: the steady
+//! state), the next round reads and sends while it commits.
 //!
 //! While a destination fails every attempt of a round (it is down), the
 //! worker stops reading new events from the log and only retries what is
@@ -20,7 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use uniflow_schemas::bundle::DestinationInfo;
 
 use super::Log;
@@ -89,9 +91,17 @@ pub async fn run_deliveries(
     let mut healthy = true;
     let mut committed = log.watch();
     let mut put_back = queues.watch_put_back();
+    // The last round's commit, still running while the next round reads
+    // and sends when that round cannot depend on it (see `overlaps`).
+    let mut in_commit: Option<JoinHandle<Result<(), BackendError>>> = None;
+    let mut overlaps = false;
     loop {
         if *stop.borrow() {
             break;
+        }
+        if !overlaps && !settled(&mut in_commit, &route, &say, &mut position).await {
+            pause(&mut stop, Duration::from_secs(1)).await;
+            continue;
         }
         // What is put back from now on wakes an idle worker.
         put_back.borrow_and_update();
@@ -121,6 +131,11 @@ pub async fn run_deliveries(
             }
         };
         if round.items.is_empty() {
+            // Idle (or only skipping): let the last commit land first.
+            overlaps = false;
+            if !settled(&mut in_commit, &route, &say, &mut position).await {
+                continue;
+            }
             if round.reached.is_some_and(|r| r > at) || !round.expired.is_empty() {
                 // Nothing for this destination in what was read: move on.
                 let (q, name) = (queues.clone(), route.name.clone());
@@ -165,6 +180,7 @@ pub async fn run_deliveries(
                 .unwrap_or(now);
             let deadline = oldest.saturating_add(batch.max_wait_secs as i64 * 1000);
             if deadline > now {
+                overlaps = false;
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_millis((deadline - now) as u64)) => {}
                     r = committed.changed() => { if r.is_err() { break; } }
@@ -173,37 +189,81 @@ pub async fn run_deliveries(
                 continue;
             }
         }
-        let settled = tokio::select! {
+        let all_fresh = round.items.iter().all(|i| i.from.is_none());
+        let settled_now = tokio::select! {
             s = deliver_round(&route, round.items, now) => s,
             _ = stop.changed() => break,
         };
-        let delivered = settled
+        let delivered = settled_now
             .iter()
             .any(|s| matches!(s, Settle::Delivered { .. }));
-        let retried = settled.iter().any(|s| matches!(s, Settle::Retry { .. }));
+        let retried = settled_now
+            .iter()
+            .any(|s| matches!(s, Settle::Retry { .. }));
+        // The next round may read and send while this one commits only if
+        // this one leaves the pending table as it found it: every message
+        // came from the log and was delivered.
+        overlaps = all_fresh
+            && round.expired.is_empty()
+            && settled_now
+                .iter()
+                .all(|s| matches!(s, Settle::Delivered { .. }));
         let mut all = round.expired;
-        all.extend(settled);
-        let (q, name) = (queues.clone(), route.name.clone());
+        all.extend(settled_now);
         let reached = round.reached;
         let now = clock.now_ms();
-        match blocking(move || q.settle(&name, &all, reached, now)).await {
-            Ok(()) => {
-                position = reached.or(position);
-                healthy = delivered || !retried;
+        // Commits stay in order: each waits for the one before.
+        let previous = in_commit.take();
+        let (q, name) = (queues.clone(), route.name.clone());
+        in_commit = Some(tokio::spawn(async move {
+            if let Some(p) = previous {
+                p.await
+                    .map_err(|e| BackendError(format!("delivery worker: {e}")))??;
             }
-            Err(e) => {
-                // Not committed: the round is delivered again.
-                say(&format!("destination {}: {e}; retrying in 1s", route.name));
-                pause(&mut stop, Duration::from_secs(1)).await;
-            }
-        }
+            blocking(move || q.settle(&name, &all, reached, now)).await
+        }));
+        position = reached.or(position);
+        healthy = delivered || !retried;
     }
+    // A round in flight at the stop was abandoned; what was delivered
+    // before it is committed, then synced.
+    let _ = settled(&mut in_commit, &route, &say, &mut position).await;
     let q = queues.clone();
     if let Err(e) = blocking(move || q.sync()).await {
         say(&format!(
             "destination {}: {e}; the next start delivers again what was not synced",
             route.name
         ));
+    }
+}
+
+/// Waits for the commit in flight, if any. On failure it says so and
+/// forgets the position, so the worker reads again from the cursor last
+/// committed (the rounds since are delivered again); returns whether the
+/// commit landed.
+async fn settled(
+    in_commit: &mut Option<JoinHandle<Result<(), BackendError>>>,
+    route: &Route,
+    say: &Arc<dyn Fn(&str) + Send + Sync>,
+    position: &mut Option<u64>,
+) -> bool {
+    let Some(task) = in_commit.take() else {
+        return true;
+    };
+    let result = task
+        .await
+        .map_err(|e| BackendError(format!("delivery worker: {e}")))
+        .and_then(|r| r);
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            say(&format!(
+                "destination {}: {e}; delivering again from the last committed point in 1s",
+                route.name
+            ));
+            *position = None;
+            false
+        }
     }
 }
 

@@ -35,6 +35,10 @@ use uniflow_runtime::embedded::queues::EmbeddedQueues;
 use uniflow_runtime::record::{Record, RecordKind};
 use uniflow_schemas::bundle::{BatchPolicy, ConnectorSettings, DestinationInfo, RetryPolicy};
 
+/// The allocator `uniflow dev` runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     /// The receiver's base URL.
