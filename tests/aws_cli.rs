@@ -12,10 +12,10 @@
 
 #[path = "../runtime/aws/tests/support/mod.rs"]
 mod moto;
+mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, Tag, Tagging};
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -23,6 +23,7 @@ use uniflow_compiler::generate::cloudformation::{Deployed, deployed};
 use uniflow_runtime::delivery::Message;
 
 use moto::{create_table, sdk_config, start_moto};
+use support::{Run, run, uniflow_command};
 
 const PROJECT: &str = r#"project "opsaws" {
     region "eu-west-1"
@@ -57,18 +58,11 @@ destination "signups" kind="webhook" {
 }
 "#;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs `uniflow ARGS...` with AWS pointed at `endpoint`, credentials from
 /// the environment, no region set (the project's is used) and no terminal.
 fn uniflow(args: &[&str], endpoint: &str) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_uniflow"))
+    run(uniflow_command()
         .args(args)
-        .env("NO_COLOR", "1")
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -82,17 +76,7 @@ fn uniflow(args: &[&str], endpoint: &str) -> Run {
         .env_remove("AWS_DEFAULT_REGION")
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("UNIFLOW_RAW_BUCKET")
-        .env_remove("UNIFLOW_API_URL")
-        .env_remove("UNIFLOW_API_TOKEN")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run uniflow");
-    Run {
-        code: out.status.code().expect("exited, not killed by a signal"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+        .env_remove("UNIFLOW_RAW_BUCKET"))
 }
 
 /// The stack's resources on moto.

@@ -13,39 +13,21 @@ mod support;
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use support::{Dev, post_batch, root, start_dev_in, status};
+use support::{Dev, Run, post_batch, root, run, start_dev_in, status, uniflow_command};
 use uniflow_runtime::delivery::Message;
 use uniflow_runtime::embedded::queues::{EmbeddedQueues, Settle};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs `uniflow ARGS... PROJECT --data DATA` with no terminal.
 fn uniflow(args: &[&str], project: &Path, data: &Path) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_uniflow"))
+    run(uniflow_command()
         .args(args)
         .arg(project)
         .arg("--data")
         .arg(data)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .env_remove("UNIFLOW_API_URL")
-        .env_remove("UNIFLOW_API_TOKEN")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run uniflow");
-    Run {
-        code: out.status.code().expect("exited, not killed by a signal"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+        .current_dir(root()))
 }
 
 /// A project with one source, two events, and the webhook `hook` (both

@@ -8,35 +8,19 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{post_batch, root, start_dev, write_key};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use support::{Run, post_batch, root, run, start_dev, uniflow_command, write_key};
 
 /// Runs `uniflow profiles ARGS examples/shop --data DATA`.
 fn profiles(args: &[&str], data: &Path) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_uniflow"))
+    run(uniflow_command()
         .arg("profiles")
         .args(args)
         .arg("--data")
         .arg(data)
-        .current_dir(root())
-        .env_remove("UNIFLOW_API_URL")
-        .env_remove("UNIFLOW_API_TOKEN")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run uniflow");
-    Run {
-        code: out.status.code().expect("exited, not killed by a signal"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+        .current_dir(root()))
 }
 
 /// Ann browses on two devices, logs in on one, gives her email on the

@@ -133,3 +133,36 @@ pub fn api_get(dev: &Dev, path: &str) -> (u16, serde_json::Value) {
         serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// What a finished `uniflow` run printed, and how it exited.
+pub struct Run {
+    /// The exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// The `uniflow` binary, without colour, without a terminal on standard
+/// input, and without the management API variables of the caller's
+/// environment; add arguments, a directory and variables, then [`run`].
+pub fn uniflow_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_uniflow"));
+    command
+        .env("NO_COLOR", "1")
+        .env_remove("UNIFLOW_API_URL")
+        .env_remove("UNIFLOW_API_TOKEN")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `command` to the end.
+pub fn run(command: &mut Command) -> Run {
+    let out = command.output().expect("run uniflow");
+    Run {
+        code: out.status.code().expect("exited, not killed by a signal"),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
