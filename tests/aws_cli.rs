@@ -518,3 +518,109 @@ fn the_help_shows_aws_examples() {
         assert!(run.stdout.contains("--aws"), "{args:?}: {}", run.stdout);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_exports_to_s3_when_an_endpoint_is_configured() {
+    let moto = start_moto();
+    let s3 = aws_sdk_s3::Client::new(&sdk_config(&moto.endpoint).await);
+    s3.create_bucket()
+        .bucket("lake")
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("uniflow.kdl"),
+        r#"project "lakehouse" { region "eu-west-1" }
+source "backend" kind="server"
+event "Signed Up"
+destination "lake" kind="s3-export" {
+    bucket "lake"
+    prefix "events/"
+    batch max-events=10
+}
+"#,
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let dev = support::start_dev_env(
+        tmp.path(),
+        &data,
+        &[],
+        &[
+            ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("sources.json")).unwrap()).unwrap();
+    let key = doc["sources"]["backend"]["write_key"].as_str().unwrap();
+    let batch: Vec<serde_json::Value> = (0..10)
+        .map(|i| {
+            serde_json::json!({"type": "track", "event": "Signed Up", "userId": "u1",
+                               "messageId": format!("s{i}")})
+        })
+        .collect();
+    let answer = support::post_batch(
+        dev.port,
+        key,
+        &serde_json::json!({ "batch": batch }).to_string(),
+    )
+    .unwrap();
+    assert_eq!(support::status(&answer), Some(200), "{answer}");
+    // One object under the prefix, GZIP NDJSON of the ten events.
+    let mut keys = Vec::new();
+    for _ in 0..400 {
+        let listed = s3
+            .list_objects_v2()
+            .bucket("lake")
+            .prefix("events/")
+            .send()
+            .await
+            .unwrap();
+        keys = listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
+        if !keys.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].ends_with(".ndjson.gz"), "{}", keys[0]);
+    let body = s3
+        .get_object()
+        .bucket("lake")
+        .key(&keys[0])
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text).unwrap();
+    let mut ids: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["messageId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (0..10).map(|i| format!("s{i}")).collect::<Vec<_>>());
+    assert!(!data.join("exports").exists(), "nothing written locally");
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::watch;
 use uniflow_runtime::backend::{Clock, SystemClock};
-use uniflow_runtime::connectors::{self, ConnectorError, Services};
+use uniflow_runtime::connectors::{self, ConnectorError, ObjectStore, Services};
 use uniflow_runtime::connectors::{LocalObjects, LocalSecrets};
 use uniflow_runtime::delivery::shape::Shaper;
 use uniflow_runtime::embedded::deliver::{Route, run_deliveries};
@@ -18,6 +18,7 @@ use uniflow_runtime::embedded::queues::EmbeddedQueues;
 use uniflow_runtime::embedded::{self, ArchivePolicy, Archiver, DataDir, Log, MemoryDedupe};
 use uniflow_runtime::ingest::{Ingest, Limits, RateLimit};
 use uniflow_runtime::profiles::Rules;
+use uniflow_runtime_aws::services::S3Objects;
 use uniflow_schemas::Bundle;
 use uniflow_schemas::bundle::{ConnectorSettings, HeaderSource};
 
@@ -206,9 +207,10 @@ fn announce(
         for (name, d) in &bundle.destinations {
             let target = match &d.connector {
                 ConnectorSettings::Webhook { url, .. } => url.clone(),
-                ConnectorSettings::S3Export { bucket, prefix, .. } => {
-                    format!("{}/{bucket}/{prefix}", dir.exports().display())
-                }
+                ConnectorSettings::S3Export { bucket, prefix, .. } => match s3_endpoint() {
+                    Some(endpoint) => format!("s3://{bucket}/{prefix} at {endpoint}"),
+                    None => format!("{}/{bucket}/{prefix}", dir.exports().display()),
+                },
                 ConnectorSettings::Lambda { function } => function.clone(),
             };
             let note = if idle.contains(name) {
@@ -229,7 +231,7 @@ fn announce(
 async fn routes(bundle: &Bundle, dir: &DataDir) -> anyhow::Result<(Vec<Arc<Route>>, Vec<String>)> {
     let services = Services {
         secrets: Arc::new(LocalSecrets::new(dir.secrets())),
-        objects: Arc::new(LocalObjects::new(dir.exports())),
+        objects: objects(bundle, dir).await,
         invoke: None,
     };
     let mut routes = Vec::new();
@@ -252,6 +254,30 @@ async fn routes(bundle: &Bundle, dir: &DataDir) -> anyhow::Result<(Vec<Arc<Route
         }));
     }
     Ok((routes, idle))
+}
+
+/// Where s3-export destinations write: a local directory
+/// (`DATA/exports/BUCKET/KEY`), or S3 itself when an endpoint is configured
+/// (`AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`: MinIO, moto, or AWS), with
+/// the SDK's usual credentials and the project's region unless one is set.
+async fn objects(bundle: &Bundle, dir: &DataDir) -> Arc<dyn ObjectStore> {
+    if s3_endpoint().is_none() {
+        return Arc::new(LocalObjects::new(dir.exports()));
+    }
+    let region = aws_config::meta::region::RegionProviderChain::default_provider()
+        .or_else(aws_config::Region::new(bundle.project.region.clone()));
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .load()
+        .await;
+    Arc::new(S3Objects::new(&sdk))
+}
+
+/// The S3 endpoint s3-export writes to in `uniflow dev`, if one is set.
+fn s3_endpoint() -> Option<String> {
+    ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|e| !e.is_empty()))
 }
 
 /// The secret references of the destinations that `uniflow dev` keeps

@@ -42,7 +42,13 @@ pub fn start_dev(data: &Path, args: &[&str]) -> Dev {
 /// relative to the repository's root, or absolute) and reads the port and
 /// token it prints.
 pub fn start_dev_in(project: &Path, data: &Path, args: &[&str]) -> Dev {
+    start_dev_env(project, data, args, &[])
+}
+
+/// [`start_dev_in`] with environment variables set.
+pub fn start_dev_env(project: &Path, data: &Path, args: &[&str], env: &[(&str, &str)]) -> Dev {
     let mut child = Command::new(env!("CARGO_BIN_EXE_uniflow"))
+        .envs(env.iter().copied())
         .arg("dev")
         .arg(project)
         .args(["--port", "0"])
