@@ -127,6 +127,14 @@ pub enum Command {
     /// It needs `Authorization: Bearer TOKEN`: the token is printed at start
     /// and kept, with the URL, in DATA/dev.json (readable by you only).
     ///
+    /// Destinations are delivered for real: webhooks are POSTed (signed
+    /// with the values DATA/secrets.json keeps for each `ssm:` or
+    /// `secretsmanager:` secret; `env:` secrets read the environment),
+    /// s3-export writes under DATA/exports/, or to S3 when AWS_ENDPOINT_URL_S3
+    /// or AWS_ENDPOINT_URL is set. Failures are retried by each destination's
+    /// `retry` policy, then kept in its dead-letter queue (see `uniflow dlq`
+    /// and `uniflow replay`). Lambda destinations need AWS: not delivered.
+    ///
     /// Examples:
     ///
     ///   uniflow dev examples/shop
