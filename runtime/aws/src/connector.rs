@@ -10,7 +10,7 @@
 //! attempts are SQS's `ApproximateReceiveCount`. Per outcome:
 //!
 //! - [`Outcome::Delivered`]: success; Lambda deletes the message.
-//! - [`Outcome::Retry`]: [`after_retryable`] decides. To retry after `d`,
+//! - [`Outcome::Retry`]: [`fate`](uniflow_runtime::delivery::fate) decides, as in every backend. To retry after `d`,
 //!   the message's visibility timeout is set to `d` (at most
 //!   [`MAX_VISIBILITY`]) and it is reported in `batchItemFailures`, so SQS
 //!   delivers it again then. To give up (attempts or maximum age), it goes
@@ -38,7 +38,7 @@ use futures::StreamExt;
 use futures::future::join_all;
 use uniflow_runtime::backend::{BackendError, Clock, SystemClock};
 use uniflow_runtime::delivery::metrics::DeliveryCounts;
-use uniflow_runtime::delivery::{Connector, Message, Next, Outcome, Outgoing, after_retryable};
+use uniflow_runtime::delivery::{Connector, Fate as Decided, Message, Outcome, Outgoing, fate};
 use uniflow_schemas::bundle::DestinationInfo;
 
 use crate::env;
@@ -437,27 +437,20 @@ async fn settle(
     let mut fates: Vec<Fate> = Vec::with_capacity(items.len());
     for (item, outcome) in items.iter().zip(outcomes) {
         fates.push(match outcome {
-            Ok(Outcome::Delivered) => Fate::Delivered,
-            Ok(Outcome::Failed { reason }) => Fate::DeadLetter(reason),
             Err(why) => Fate::DeadLetter(why),
-            Ok(Outcome::Retry { reason, after }) => match after_retryable(
-                policy,
-                item.message.received_ms,
-                item.attempts,
-                after,
-                now_ms,
-                (deliver.jitter)(),
-            ) {
-                Next::RetryAfter(wait) => Fate::RetryAfter(wait.min(MAX_VISIBILITY)),
-                Next::DeadLetter if item.attempts >= policy.attempts => Fate::DeadLetter(format!(
-                    "gave up after {} attempts; last error: {reason}",
-                    item.attempts
-                )),
-                Next::DeadLetter => Fate::DeadLetter(format!(
-                    "gave up: the next attempt would be past the maximum age of {}s; last error: {reason}",
-                    policy.max_age_secs
-                )),
-            },
+            Ok(outcome) => {
+                // `fate` counts this attempt itself: SQS's receive count
+                // already includes it.
+                let before = Message {
+                    attempts: item.attempts.saturating_sub(1),
+                    ..item.message.clone()
+                };
+                match fate(policy, &before, &outcome, now_ms, (deliver.jitter)()) {
+                    Decided::Delivered => Fate::Delivered,
+                    Decided::Retry { after, .. } => Fate::RetryAfter(after.min(MAX_VISIBILITY)),
+                    Decided::DeadLetter { reason, .. } => Fate::DeadLetter(reason),
+                }
+            }
         });
     }
 
