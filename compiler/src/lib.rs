@@ -22,7 +22,9 @@
 //! gives the same diagnostics in the same order. This crate depends on
 //! `uniflow-schemas` and never on the runtime.
 
+pub mod cost;
 pub mod diagnostic;
+pub mod diff;
 pub mod fmt;
 pub mod generate;
 pub mod model;
