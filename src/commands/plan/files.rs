@@ -1,0 +1,1 @@
+//! Unified diffs of the generated files under build/.

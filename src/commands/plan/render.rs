@@ -1,0 +1,1 @@
+//! Renders a plan as text for people, markdown for a pull request, or JSON.

@@ -1,0 +1,1 @@
+//! What a template change does to resources and IAM permissions, read from the two templates.
