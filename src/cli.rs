@@ -17,6 +17,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///   uniflow fmt my-shop         format it canonically
 ///   uniflow build my-shop       write the bundle, JSON Schema, Zod and the
 ///                               CloudFormation stack into build/
+///   uniflow plan my-shop --against old/uniflow.kdl
+///                               see what a change adds, breaks and costs
 ///   uniflow validate --config my-shop events.ndjson
 ///                               check messages the way the runtime will
 ///   uniflow dev my-shop         run the pipeline on this machine
@@ -108,6 +110,38 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
     },
+    /// Show what applying a change would do, before anything is touched.
+    ///
+    /// Compares the project with what it replaces and prints, risks first:
+    /// resources destroyed or replaced, IAM roles that gain permissions,
+    /// breaking schema changes (for senders: apps already shipped; for
+    /// consumers: the archive, destinations, segments), personal data newly
+    /// sent to a destination; then every config change, version notes, the
+    /// generated files that change (unified diffs), the CloudFormation
+    /// resources added, modified and removed, and the monthly cost estimate
+    /// (AWS list prices) before and after.
+    ///
+    /// With --against OLD, nothing needs AWS: OLD is the config the change
+    /// replaces (a uniflow.kdl file or a directory holding one; in a pull
+    /// request, the base branch's). Replacements are then unknown: only
+    /// CloudFormation can tell them.
+    ///
+    /// --format markdown writes a pull-request comment (risks and breaking
+    /// changes in the open, the rest in collapsed sections, under 60,000
+    /// characters). --out FILE also saves the plan as JSON, whatever
+    /// --format prints: the file `uniflow apply FILE` deploys.
+    ///
+    /// Examples:
+    ///
+    ///   uniflow plan --against ../main/uniflow.kdl
+    ///   uniflow plan examples/shop --against old-shop/ --format markdown > comment.md
+    ///   uniflow plan --against base/ --out plan.json --detailed-exitcode
+    ///
+    /// Exit status: 0 the plan was made (changes or not), 1 a config has
+    /// errors, 2 uniflow could not plan. With --detailed-exitcode: 0 no
+    /// changes, 2 changes, 1 any error.
+    #[command(verbatim_doc_comment)]
+    Plan(PlanArgs),
     /// Run the whole pipeline on this machine, with nothing else to install.
     ///
     /// Compiles the project and serves a Segment-compatible tracking API
@@ -324,6 +358,41 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
     },
+}
+
+/// The arguments of `uniflow plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The uniflow.kdl file, or a directory containing one.
+    #[arg(default_value = "uniflow.kdl")]
+    pub path: PathBuf,
+    /// Plan against this config (a uniflow.kdl file or a directory
+    /// containing one) instead of the deployed stack; needs no AWS.
+    #[arg(long, value_name = "OLD")]
+    pub against: Option<PathBuf>,
+    /// How to print the plan.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+    /// Also save the plan as JSON to FILE, for `uniflow apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when nothing changes, 2 when something does, 1 on any error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// When to use colours in human output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+/// Output formats of `plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// Text for people, risks first.
+    Human,
+    /// A pull-request comment.
+    Markdown,
+    /// The versioned plan document (`format_version`).
+    Json,
 }
 
 /// `uniflow profiles` subcommands.

@@ -24,6 +24,8 @@ pub enum ExitStatus {
     Failure,
     /// Uniflow itself failed.
     Error,
+    /// Something would change (`uniflow plan --detailed-exitcode`).
+    Changes,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -31,7 +33,7 @@ impl From<ExitStatus> for ExitCode {
         match status {
             ExitStatus::Success => ExitCode::from(0),
             ExitStatus::Failure => ExitCode::from(1),
-            ExitStatus::Error => ExitCode::from(2),
+            ExitStatus::Error | ExitStatus::Changes => ExitCode::from(2),
         }
     }
 }

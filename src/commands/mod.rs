@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             check,
             color,
         } => build::run(&path, out.as_deref(), check, use_color(color)),
+        Command::Plan(args) => plan::run(&args),
         Command::Dev {
             path,
             port,
@@ -125,12 +126,14 @@ pub fn read(path: &Path) -> anyhow::Result<String> {
 }
 
 fn use_color(choice: Color) -> bool {
+    use_color_on(choice, std::io::stderr().is_terminal())
+}
+
+/// Whether to colour output going to a stream that `is_terminal` or not.
+fn use_color_on(choice: Color, is_terminal: bool) -> bool {
     match choice {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::io::stderr().is_terminal()
-        }
+        Color::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && is_terminal,
     }
 }

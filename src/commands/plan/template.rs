@@ -96,32 +96,29 @@ pub fn iam_widening(old: Option<&Value>, new: &Value) -> Vec<String> {
 /// from the stack and keeps it, with its data, in the account. In logical
 /// id order.
 pub fn retained_removals(old: Option<&Value>, new: &Value) -> Vec<String> {
-    retained_removed(old, new)
-        .into_iter()
-        .map(|(id, kind)| retained_sentence(&id, &kind))
-        .collect()
-}
-
-/// The logical ids and types of the resources [`retained_removals`]
-/// describes, in logical id order.
-pub fn retained_removed(old: Option<&Value>, new: &Value) -> Vec<(String, String)> {
     let Some(old) = old else {
         return Vec::new();
     };
     let new = resources(new);
     resources(old)
         .iter()
-        .filter(|(id, resource)| {
-            !new.contains_key(*id)
-                && resource.get("DeletionPolicy").and_then(Value::as_str) == Some("Retain")
-        })
-        .map(|(id, resource)| (id.clone(), resource_type(resource)))
+        .filter(|(id, _)| !new.contains_key(*id) && is_retained(Some(old), id))
+        .map(|(id, resource)| retained_sentence(id, &resource_type(resource)))
         .collect()
+}
+
+/// Whether the resource `id` of `template` has `DeletionPolicy: Retain`.
+pub fn is_retained(template: Option<&Value>, id: &str) -> bool {
+    template
+        .and_then(|t| resources(t).get(id))
+        .and_then(|r| r.get("DeletionPolicy"))
+        .and_then(Value::as_str)
+        == Some("Retain")
 }
 
 /// "`RawBucket` (AWS::S3::Bucket) leaves the stack but is kept
 /// (DeletionPolicy Retain)".
-pub fn retained_sentence(id: &str, kind: &str) -> String {
+fn retained_sentence(id: &str, kind: &str) -> String {
     format!("`{id}` ({kind}) leaves the stack but is kept (DeletionPolicy Retain)")
 }
 
@@ -589,5 +586,8 @@ mod tests {
             ["`RawBucket` (AWS::S3::Bucket) leaves the stack but is kept (DeletionPolicy Retain)"]
         );
         assert!(retained_removals(None, &new).is_empty());
+        assert!(is_retained(Some(&old), "RawBucket"));
+        assert!(!is_retained(Some(&old), "Queue"));
+        assert!(!is_retained(None, "RawBucket"));
     }
 }
