@@ -107,7 +107,8 @@ fn risks(
     let mut risks: Vec<Risk> = changes
         .iter()
         .filter(|c| {
-            c.action == ResourceAction::Remove && !template::is_retained(old_template, &c.logical_id)
+            c.action == ResourceAction::Remove
+                && !template::is_retained(old_template, &c.logical_id)
         })
         .map(|c| Risk {
             kind: RiskKind::Destroyed,
@@ -189,7 +190,8 @@ pub fn pii_sentence(p: &PiiFlow) -> String {
 }
 
 fn summary(config: &ConfigDiff, files_changed: usize, changes: &[ResourceChange]) -> Summary {
-    let count_config = |action: Action| config.changes.iter().filter(|c| c.action == action).count();
+    let count_config =
+        |action: Action| config.changes.iter().filter(|c| c.action == action).count();
     let count_rows = |action: ResourceAction| changes.iter().filter(|c| c.action == action).count();
     Summary {
         config_added: count_config(Action::Add),

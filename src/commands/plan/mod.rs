@@ -184,7 +184,10 @@ fn offline(path: &Path, old: &Path, color: bool) -> anyhow::Result<Result<Plan, 
     let new_template = template_of(&after.files)?;
     let change_set = ChangeSet {
         source: ChangeSetSource::TemplateDiff,
-        changes: template::resource_changes(old_template.as_ref(), &new_template.unwrap_or_default()),
+        changes: template::resource_changes(
+            old_template.as_ref(),
+            &new_template.unwrap_or_default(),
+        ),
         notes: vec![TEMPLATE_DIFF_NOTE.to_owned()],
     };
     Ok(Ok(assemble(Input {

@@ -557,7 +557,10 @@ fn markdown_with(plan: &Plan, cuts: &Cuts) -> String {
     if !plan.config.changes.is_empty() {
         let mut dropped = 0;
         let shown = take(&plan.config.changes, cuts.items, &mut dropped);
-        open_details(&mut out, &format!("Config changes ({})", plan.config.changes.len()));
+        open_details(
+            &mut out,
+            &format!("Config changes ({})", plan.config.changes.len()),
+        );
         for change in shown {
             let _ = writeln!(
                 out,
@@ -577,7 +580,10 @@ fn markdown_with(plan: &Plan, cuts: &Cuts) -> String {
     }
 
     if !plan.config.versions.is_empty() {
-        open_details(&mut out, &format!("Versions ({})", plan.config.versions.len()));
+        open_details(
+            &mut out,
+            &format!("Versions ({})", plan.config.versions.len()),
+        );
         for note in take(&plan.config.versions, cuts.lists, &mut dropped_lists) {
             let _ = writeln!(out, "- {}: {}", code(&note.event), inline(&note.message));
         }
@@ -912,7 +918,7 @@ fn change_set_title(cs: &ChangeSet) -> String {
             format!("CloudFormation change set `{name}`")
         }
         ChangeSetSource::NewStack => "CloudFormation: a new stack".to_owned(),
-        ChangeSetSource::TemplateDiff => "CloudFormation changes (from the templates)".to_owned(),
+        ChangeSetSource::TemplateDiff => "CloudFormation, from comparing the templates".to_owned(),
     }
 }
 
@@ -1058,7 +1064,10 @@ mod tests {
         let p = plan(vec![huge_diff("a.json", 10)], rows);
         let text = markdown(&p);
         assert!(text.chars().count() <= MARKDOWN_LIMIT);
-        assert!(text.chars().count() > MARKDOWN_LIMIT - 1_000, "fills the room");
+        assert!(
+            text.chars().count() > MARKDOWN_LIMIT - 1_000,
+            "fills the room"
+        );
         assert_balanced(&text);
         assert!(text.contains("change set rows"), "{}", &text[..2_000]);
         assert!(text.contains("Resource00000"));
@@ -1086,7 +1095,10 @@ mod tests {
         let p = plan(vec![huge_diff("big.json", HUMAN_DIFF_LINES)], Vec::new());
         let text = human(&p, false);
         assert!(!text.contains('\x1b'));
-        assert!(text.contains("big.json: diff of 203 lines not shown"), "{text}");
+        assert!(
+            text.contains("big.json: diff of 203 lines not shown"),
+            "{text}"
+        );
         let p = plan(vec![huge_diff("small.json", 5)], Vec::new());
         let text = human(&p, true);
         assert!(text.contains("\x1b[32m+line 0"), "{text}");
@@ -1119,7 +1131,7 @@ mod tests {
             [
                 "CloudFormation change set `uniflow-plan-1`",
                 "CloudFormation: a new stack",
-                "CloudFormation changes (from the templates)",
+                "CloudFormation, from comparing the templates",
             ]
         );
     }

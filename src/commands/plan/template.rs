@@ -129,7 +129,10 @@ pub fn compact(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Object(map) if map.len() == 1 => {
-            let (key, arg) = map.iter().next().map_or(("", &Value::Null), |(k, v)| (k.as_str(), v));
+            let (key, arg) = map
+                .iter()
+                .next()
+                .map_or(("", &Value::Null), |(k, v)| (k.as_str(), v));
             match (key, arg) {
                 ("Ref", Value::String(name)) => name.clone(),
                 ("Fn::GetAtt", Value::String(path)) => path.clone(),
@@ -186,7 +189,11 @@ fn differing_keys(before: &Value, after: &Value) -> Vec<String> {
         if b == a {
             continue;
         }
-        match (key.as_str(), b.and_then(Value::as_object), a.and_then(Value::as_object)) {
+        match (
+            key.as_str(),
+            b.and_then(Value::as_object),
+            a.and_then(Value::as_object),
+        ) {
             ("Properties", Some(b), Some(a)) => {
                 let names: BTreeSet<&String> = b.keys().chain(a.keys()).collect();
                 details.extend(
@@ -219,8 +226,10 @@ impl Grant {
         if self.action == MANAGED_POLICY || other.action == MANAGED_POLICY {
             return self == other;
         }
-        glob(&self.action.to_ascii_lowercase(), &other.action.to_ascii_lowercase())
-            && glob(&self.resource, &other.resource)
+        glob(
+            &self.action.to_ascii_lowercase(),
+            &other.action.to_ascii_lowercase(),
+        ) && glob(&self.resource, &other.resource)
     }
 }
 
@@ -266,12 +275,13 @@ fn grants(template: &Value) -> BTreeMap<String, BTreeSet<Grant>> {
                         .and_then(Value::as_str)
                         .and_then(|name| resources.get(name))
                         .filter(|r| {
-                            r.get("Type").and_then(Value::as_str)
-                                == Some("AWS::IAM::ManagedPolicy")
+                            r.get("Type").and_then(Value::as_str) == Some("AWS::IAM::ManagedPolicy")
                         });
                     match declared {
                         Some(managed) => statements_grants(
-                            managed.get("Properties").and_then(|p| p.get("PolicyDocument")),
+                            managed
+                                .get("Properties")
+                                .and_then(|p| p.get("PolicyDocument")),
                             role,
                         ),
                         None => {
@@ -372,7 +382,11 @@ fn describe(gained: &[&Grant]) -> String {
         .map(|(actions, resources)| format!("{} on {}", actions.join(", "), resources.join(", ")))
         .collect();
     if !managed.is_empty() {
-        let noun = if managed.len() == 1 { "managed policy" } else { "managed policies" };
+        let noun = if managed.len() == 1 {
+            "managed policy"
+        } else {
+            "managed policies"
+        };
         parts.push(format!("{noun} {}", managed.join(", ")));
     }
     parts.join("; ")
@@ -471,7 +485,10 @@ mod tests {
     #[test]
     fn intrinsics_render_compactly() {
         assert_eq!(compact(&json!({ "Ref": "Queue" })), "Queue");
-        assert_eq!(compact(&json!({ "Fn::GetAtt": ["Queue", "Arn"] })), "Queue.Arn");
+        assert_eq!(
+            compact(&json!({ "Fn::GetAtt": ["Queue", "Arn"] })),
+            "Queue.Arn"
+        );
         assert_eq!(compact(&json!({ "Fn::GetAtt": "Queue.Arn" })), "Queue.Arn");
         assert_eq!(
             compact(&json!({ "Fn::Sub": "arn:${AWS::Partition}:s3:::${B}/x/*" })),
@@ -485,7 +502,10 @@ mod tests {
             compact(&json!({ "Fn::Join": ["/", [{ "Ref": "A" }, "b"]] })),
             "A/b"
         );
-        assert_eq!(compact(&json!({ "Fn::If": ["C", 1, 2] })), r#"{"Fn::If":["C",1,2]}"#);
+        assert_eq!(
+            compact(&json!({ "Fn::If": ["C", 1, 2] })),
+            r#"{"Fn::If":["C",1,2]}"#
+        );
         assert_eq!(compact(&json!("*")), "*");
     }
 
@@ -507,10 +527,15 @@ mod tests {
         }));
         assert_eq!(
             iam_widening(Some(&old), &new),
-            ["role `ConnectorRole` gains sqs:DeleteMessage on CrmQueue.Arn, LakeQueue.Arn; \
-              sqs:ReceiveMessage on LakeQueue.Arn; sqs:SendMessage on CrmDlq.Arn"]
+            [
+                "role `ConnectorRole` gains sqs:DeleteMessage on CrmQueue.Arn, LakeQueue.Arn; \
+              sqs:ReceiveMessage on LakeQueue.Arn; sqs:SendMessage on CrmDlq.Arn"
+            ]
         );
-        assert!(iam_widening(Some(&new), &old).is_empty(), "narrowing is not widening");
+        assert!(
+            iam_widening(Some(&new), &old).is_empty(),
+            "narrowing is not widening"
+        );
         assert!(iam_widening(Some(&new), &new).is_empty());
     }
 
