@@ -181,3 +181,18 @@ fn without_against_says_what_is_missing() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--against OLD"), "{}", run.stderr);
 }
+
+#[test]
+fn help_teaches_plan() {
+    let run = uniflow(&["plan", "--help"]);
+    assert_eq!(run.code, 0);
+    for needle in [
+        "Examples:",
+        "--against",
+        "--detailed-exitcode",
+        "--out",
+        "Exit status:",
+    ] {
+        assert!(run.stdout.contains(needle), "{needle}");
+    }
+}

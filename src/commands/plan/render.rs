@@ -742,9 +742,9 @@ fn markdown_with(plan: &Plan, cuts: &Cuts) -> String {
         let note = format!("> {}\n\n", cut_note(&cut.join(", ")));
         out.insert_str(cut_at, &note);
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<sub>uniflow {} · plan format {}</sub>\n",
+        "<sub>uniflow {} · plan format {}</sub>",
         plan.uniflow_version, plan.format_version
     );
     out
@@ -927,7 +927,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
