@@ -199,13 +199,13 @@ fn destination_reads(d: &Destination, event: &str, target: &[&str], out: &mut Ve
     let name = &d.name.value;
     let reads = |path: &str| property_path(path).is_some_and(|p| related(&p, target));
     if let Some(f) = &d.filter
-        && condition_paths(&f.condition)
-            .iter()
-            .any(|p| related(p, target))
+        && let Some(p) = condition_paths(&f.condition)
+            .into_iter()
+            .find(|p| related(p, target))
     {
         out.push(format!(
-            "destination `{name}` filters on it (`{}`)",
-            f.text.value
+            "destination `{name}` filters on `properties.{}`",
+            p.join(".")
         ));
     }
     for t in &d.transforms {
