@@ -761,3 +761,69 @@ segment "all" {
         "version 1 -> 2 without a breaking change"
     );
 }
+
+#[test]
+fn having_reads_paths_but_not_literals_functions_or_message_fields() {
+    let segment = |having: &str| {
+        format!("segment \"s\" {{\n    from \"Order Completed\"\n    having \"{having}\"\n}}\n")
+    };
+    let props = r#"property "revenue" type="number" required=#true"#;
+    let loose = r#"property "revenue" type="number""#;
+    for (having, reads) in [
+        ("sum(revenue) > 500", true),
+        ("sum(properties.revenue) > 500", true),
+        ("count_if(event = 'revenue') > 0", false),
+        (
+            "max(timestamp) < current_timestamp - interval '60' day",
+            false,
+        ),
+        ("revenue(1) > 0", false),
+    ] {
+        let old = format!("{}{}", order(props), segment(having));
+        let new = format!("{}{}", order(loose), segment(having));
+        let d = plan(&old, &new);
+        let b = only(&d, Rule::RequiredToOptional);
+        let named = b.breaks.iter().any(|r| r == "segment `s` reads `revenue`");
+        assert_eq!(named, reads, "{having}: {:#?}", b.breaks);
+    }
+}
+
+#[test]
+fn a_template_sends_only_what_it_reads() {
+    let destination = r##"
+destination "hook" kind="webhook" {
+    url "https://hooks.example.com/hook"
+    events "Order Completed"
+    rename "properties.phone" to="properties.tel"
+    template #"{"tel": {{ properties.tel | json_encode() }}}"#
+}
+"##;
+    let d = plan(PII_EVENTS, &format!("{PII_EVENTS}{destination}"));
+    assert_eq!(
+        d.pii_flows,
+        [flow("hook", "Order Completed", "phone", "unhashed")]
+    );
+}
+
+#[test]
+fn diff_between_the_examples_is_deterministic() {
+    let shop = uniflow_compiler::check(include_str!("../../examples/shop/uniflow.kdl"))
+        .config
+        .unwrap();
+    let saas = uniflow_compiler::check(include_str!("../../examples/saas/uniflow.kdl"))
+        .config
+        .unwrap();
+    for (a, b) in [(&shop, &saas), (&saas, &shop)] {
+        let first = diff(a, b);
+        assert!(!first.changes.is_empty());
+        assert_eq!(first, diff(a, b));
+        let mut sorted = first.pii_flows.clone();
+        sorted.sort();
+        assert_eq!(first.pii_flows, sorted);
+        let senders_first = first
+            .breaking
+            .windows(2)
+            .all(|w| w[0].direction <= w[1].direction);
+        assert!(senders_first);
+    }
+}
