@@ -1152,6 +1152,55 @@ mod tests {
         assert_eq!(saved.apply, p.apply);
     }
 
+    fn estimate(total: f64) -> Estimate {
+        Estimate {
+            events_per_month: 40_000_000,
+            mean_event_bytes: 1_200,
+            monthly_tracked_users: 350_000,
+            usage: vec![Line {
+                component: "Lambda: ingest".into(),
+                basis: "40.0M requests x $0.20/M".into(),
+                monthly_usd: total - 1.0,
+            }],
+            idle_floor: vec![Line {
+                component: "KMS".into(),
+                basis: "1 key".into(),
+                monthly_usd: 1.0,
+            }],
+            total_usd: total,
+            idle_usd: 1.0,
+            assumptions: vec!["us-east-1 list prices of 2026-11".into()],
+        }
+    }
+
+    #[test]
+    fn cost_shows_components_idle_floor_and_the_difference() {
+        let mut p = plan(vec![huge_diff("a.json", 1)], Vec::new());
+        p.cost = Some(estimate(1_501.5));
+        p.cost_before = Some(estimate(1_001.0));
+        let text = human(&p, false);
+        let cost = &text[text.find(COST_TITLE).expect("a cost section")..];
+        for needle in [
+            "An estimate at 40,000,000 events/month, 1,200 bytes each, 350,000 monthly tracked users.",
+            "Lambda: ingest  40.0M requests x $0.20/M     $1,500.50",
+            "Idle floor (with no traffic at all)",
+            "Total: $1,501.50/month, of which $1.00 idle floor",
+            "Before -> after: $1,001.00 -> $1,501.50 (+$500.50)",
+            "assumes: us-east-1 list prices of 2026-11",
+        ] {
+            assert!(cost.contains(needle), "{needle}\n{cost}");
+        }
+        let text = markdown(&p);
+        for needle in [
+            "<details><summary>Estimated monthly cost (AWS list prices, us-east-1): $1,001.00 → $1,501.50 (+$500.50)</summary>",
+            "| Lambda: ingest | 40.0M requests x $0.20/M | $1,500.50 |",
+            "| KMS (idle floor) | 1 key | $1.00 |",
+            "| **Total** | | **$1,501.50** |",
+        ] {
+            assert!(text.contains(needle), "{needle}\n{text}");
+        }
+    }
+
     #[test]
     fn money_and_counts_read_well() {
         assert_eq!(usd(1234.567), "$1,234.57");
