@@ -183,7 +183,7 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
     table(
         t,
         "RawEventsTable",
-        "raw_events",
+        super::RAW_EVENTS_TABLE,
         "Every accepted event, as archived by Firehose",
         RAW_BUCKET,
         "raw",

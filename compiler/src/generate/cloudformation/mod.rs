@@ -102,6 +102,16 @@ pub const RAW_BUCKET: &str = "RawBucket";
 /// The key prefix of the raw archive in its bucket: Firehose writes
 /// `raw/year=YYYY/month=MM/day=DD/hour=HH/`.
 pub const RAW_ARCHIVE_PREFIX: &str = "raw/";
+/// The Glue table over the raw archive, in the database named after the
+/// resource prefix (`acme_shop_prod`); event properties are its
+/// `properties` column, as JSON.
+pub const RAW_EVENTS_TABLE: &str = "raw_events";
+
+/// The Glue database of the archive tables: the resource prefix with `_`
+/// for `-` (`acme_shop_prod`).
+pub fn archive_database(project: &Project) -> String {
+    resource_prefix(project).replace('-', "_")
+}
 
 /// `project-stage`: the prefix of every named resource of a project's stack.
 pub fn resource_prefix(project: &Project) -> String {

@@ -7,6 +7,38 @@
 //! Everything here is computed from two checked [`Config`]s alone, so the
 //! same diff comes out of `uniflow plan` against a deployed stack and
 //! `uniflow plan --against OLD.kdl` in a pull request with no AWS access.
+//!
+//! The parts, one file each:
+//!
+//! - [`changes`]: added, removed and changed things. Each list keeps the new
+//!   file's order; a removed thing comes right after the thing that preceded
+//!   it in the old file (first, when nothing did).
+//! - [`schema`]: the breaking-change rules of event schemas, one [`Rule`]
+//!   each, documented there (What it does / Why / Example).
+//! - [`readers`]: what reads a property (segments, destinations, the
+//!   archive's Glue table), named in [`BreakingChange::breaks`].
+//! - [`pii`]: `pii` values a destination newly receives.
+//!
+//! ## Removed events
+//! A removed event is a change. It is also a breaking change
+//! ([`Rule::RemovedProperty`] with `property: None`) when the *old* config
+//! names it as something to read: a segment's `from` or a destination's
+//! `events` list. Those readers are what stops receiving it; the archive
+//! keeps its old rows, so the Glue table is not listed. Senders of a removed
+//! event meet their source's `on-undeclared` policy, shown in `changes`.
+//!
+//! ## Version notes
+//! For each event in both configs: a version change without a breaking
+//! change, a breaking change (either direction) without a version change,
+//! and a version that goes backwards each get a [`VersionNote`].
+//!
+//! **Invariants:** pure (no I/O), total (no panic on any pair of checked
+//! configs), deterministic (file order, then sorted).
+
+mod changes;
+mod pii;
+mod readers;
+mod schema;
 
 use serde::Serialize;
 
@@ -211,6 +243,46 @@ pub struct PiiFlow {
 
 /// Compares the deployed config `old` with the new config `new`.
 pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
-    let _ = (old, new);
-    ConfigDiff::default()
+    let changes = changes::changes(old, new);
+    let breaking = schema::breaking(old, new);
+    let versions = versions(old, new, &breaking);
+    let pii_flows = pii::new_flows(old, new);
+    ConfigDiff {
+        changes,
+        breaking,
+        versions,
+        pii_flows,
+    }
+}
+
+/// The version notes of the events in both configs, in the new file's order.
+fn versions(old: &Config, new: &Config, breaking: &[BreakingChange]) -> Vec<VersionNote> {
+    let mut notes = Vec::new();
+    for n in &new.events {
+        let Some(o) = old.event(&n.name.value) else {
+            continue;
+        };
+        let is_breaking = breaking.iter().any(|b| b.event == n.name.value);
+        let (from, to) = (o.version, n.version);
+        let message = if to < from {
+            format!("version {from} -> {to} goes backwards: versions only grow")
+        } else if to > from && !is_breaking {
+            format!("version {from} -> {to} without a breaking change")
+        } else if to == from && is_breaking {
+            format!(
+                "breaking change without a version change: bump `version` to {}",
+                from.saturating_add(1)
+            )
+        } else {
+            continue;
+        };
+        notes.push(VersionNote {
+            event: n.name.value.clone(),
+            from,
+            to,
+            breaking: is_breaking,
+            message,
+        });
+    }
+    notes
 }
