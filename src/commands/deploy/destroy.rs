@@ -13,6 +13,7 @@ use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
 use super::stack::Progress;
+use super::state::Retained;
 use super::{Compiled, Target, approve, keys, read_text};
 use crate::ExitStatus;
 
@@ -102,7 +103,7 @@ async fn locked(
     store: &super::state::StateStore,
     stack_exists: bool,
 ) -> anyhow::Result<Option<ExitStatus>> {
-    let mut retained = Vec::new();
+    let mut retained = store.retained().await?;
     if stack_exists {
         let template = target.cfn.template(&target.stack).await?;
         let template: serde_json::Value =
@@ -110,13 +111,19 @@ async fn locked(
         for (logical, (physical, kind)) in target.cfn.resources(&target.stack).await? {
             let policy = template["Resources"][&logical]["DeletionPolicy"].as_str();
             if policy == Some("Retain") {
-                retained.push((logical, physical, kind));
+                retained.push(Retained {
+                    logical_id: logical,
+                    physical_id: physical,
+                    resource_type: kind,
+                });
             }
         }
         let progress = Progress::new(&format!("destroy {}", target.stack));
         target.cfn.delete(&target.stack, &progress).await?;
         progress.finish();
     }
+    retained.sort();
+    retained.dedup();
     store.forget().await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "Destroyed {}.", target.stack)?;
@@ -126,10 +133,15 @@ async fn locked(
                 out,
                 "Kept (DeletionPolicy Retain; delete them with `uniflow destroy --delete-data`):"
             )?;
-            for (logical, physical, kind) in &retained {
-                writeln!(out, "  {logical:<28} {kind:<28} {physical}")?;
+            for r in &retained {
+                writeln!(
+                    out,
+                    "  {:<28} {:<28} {}",
+                    r.logical_id, r.resource_type, r.physical_id
+                )?;
             }
         }
+        store.record_retained(&retained).await?;
         writeln!(
             out,
             "Kept the artifacts bucket s3://{} (code, state history) and the write keys under {}.",
@@ -139,13 +151,23 @@ async fn locked(
         return Ok(Some(ExitStatus::Success));
     }
     drop(out);
-    for (logical, physical, kind) in &retained {
-        delete_retained(target, kind, physical)
+    for r in &retained {
+        delete_retained(target, &r.resource_type, &r.physical_id)
             .await
-            .map_err(|e| anyhow!("deleting {logical} ({kind} {physical}): {e:#}"))?;
+            .map_err(|e| {
+                anyhow!(
+                    "deleting {} ({} {}): {e:#}",
+                    r.logical_id,
+                    r.resource_type,
+                    r.physical_id
+                )
+            })?;
         writeln!(
             std::io::stdout().lock(),
-            "  deleted {logical} ({kind}) {physical}"
+            "  deleted {} ({}) {}",
+            r.logical_id,
+            r.resource_type,
+            r.physical_id
         )?;
     }
     for name in keys::delete_all(&target.sdk, &target.deployed.write_keys_path).await? {

@@ -12,7 +12,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
-use crate::commands::plan::model::{Base, LockInfo};
+use crate::commands::plan::model::LockInfo;
 
 /// The version of `applied.json`.
 const STATE_FORMAT: u32 = 1;
@@ -41,6 +41,17 @@ pub struct Applied {
     pub files: BTreeMap<String, String>,
     /// The function code keys deployed.
     pub code_keys: BTreeMap<String, String>,
+}
+
+/// A data store the stack kept when it was deleted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Retained {
+    /// The logical id it had in the stack.
+    pub logical_id: String,
+    /// Its name or ARN.
+    pub physical_id: String,
+    /// `AWS::S3::Bucket`, `AWS::DynamoDB::Table`, `AWS::KMS::Key`, ...
+    pub resource_type: String,
 }
 
 /// The state and lock objects of one stack in the artifacts bucket.
@@ -164,6 +175,62 @@ impl StateStore {
                 )
             })?;
         Ok(())
+    }
+
+    /// Records the data stores a destroy left behind (logical id, physical
+    /// id, type), so a later `destroy --delete-data` still finds them.
+    pub async fn record_retained(&self, retained: &[Retained]) -> anyhow::Result<()> {
+        let key = self.key("retained.json");
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .body(ByteStream::from(serde_json::to_vec_pretty(retained)?))
+            .content_type("application/json")
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "writing s3://{}/{key}: {}",
+                    self.bucket,
+                    DisplayErrorContext(&e)
+                )
+            })?;
+        Ok(())
+    }
+
+    /// The data stores earlier destroys left behind.
+    pub async fn retained(&self) -> anyhow::Result<Vec<Retained>> {
+        let key = self.key("retained.json");
+        match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+        {
+            Ok(answer) => {
+                let bytes = answer
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| anyhow!("reading s3://{}/{key}: {e}", self.bucket))?
+                    .into_bytes();
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    anyhow!(
+                        "s3://{}/{key} is not a list of retained resources: {e}",
+                        self.bucket
+                    )
+                })
+            }
+            Err(e) if e.code() == Some("NoSuchKey") => Ok(Vec::new()),
+            Err(e) => Err(anyhow!(
+                "reading s3://{}/{key}: {}",
+                self.bucket,
+                DisplayErrorContext(&e)
+            )),
+        }
     }
 
     /// Who holds the lock, if anyone.
