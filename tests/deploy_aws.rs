@@ -152,7 +152,11 @@ fn from_an_empty_account_to_a_reviewed_change_and_back() {
     // Apply from nothing.
     let applied = uniflow(&["apply", &project, "--auto-approve"], endpoint);
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
-    assert!(applied.stdout.contains("Applied acme-shop-prod"), "{}", applied.stdout);
+    assert!(
+        applied.stdout.contains("Applied acme-shop-prod"),
+        "{}",
+        applied.stdout
+    );
     assert_eq!(
         block_on(stack_status(&sdk, "acme-shop-prod")).as_deref(),
         Some("CREATE_COMPLETE")
@@ -210,7 +214,11 @@ fn from_an_empty_account_to_a_reviewed_change_and_back() {
         "<details>",
         "DestinationWishlistHookQueue",
     ] {
-        assert!(plan.stdout.contains(expected), "{expected} in:\n{}", plan.stdout);
+        assert!(
+            plan.stdout.contains(expected),
+            "{expected} in:\n{}",
+            plan.stdout
+        );
     }
     let again = uniflow(
         &["plan", &project, "--out", second.to_str().unwrap()],
@@ -221,18 +229,34 @@ fn from_an_empty_account_to_a_reviewed_change_and_back() {
     // The first saved plan applies; the second is stale after it.
     let applied = uniflow(&["apply", first.to_str().unwrap()], endpoint);
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
-    assert!(applied.stdout.contains("Applied acme-shop-prod"), "{}", applied.stdout);
+    assert!(
+        applied.stdout.contains("Applied acme-shop-prod"),
+        "{}",
+        applied.stdout
+    );
     let stale = uniflow(&["apply", second.to_str().unwrap()], endpoint);
     assert_eq!(stale.code, 1, "{}{}", stale.stdout, stale.stderr);
     assert!(stale.stderr.contains("stale"), "{}", stale.stderr);
     let plan = uniflow(&["plan", &project, "--detailed-exitcode"], endpoint);
-    assert_eq!(plan.code, 0, "applied as planned: {}{}", plan.stdout, plan.stderr);
+    assert_eq!(
+        plan.code, 0,
+        "applied as planned: {}{}",
+        plan.stdout, plan.stderr
+    );
 
     // Destroy keeps the data, then --delete-data removes it.
     let destroyed = uniflow(&["destroy", &project, "--auto-approve"], endpoint);
-    assert_eq!(destroyed.code, 0, "{}{}", destroyed.stdout, destroyed.stderr);
+    assert_eq!(
+        destroyed.code, 0,
+        "{}{}",
+        destroyed.stdout, destroyed.stderr
+    );
     assert_eq!(block_on(stack_status(&sdk, "acme-shop-prod")), None);
-    assert!(destroyed.stdout.contains("RawBucket"), "{}", destroyed.stdout);
+    assert!(
+        destroyed.stdout.contains("RawBucket"),
+        "{}",
+        destroyed.stdout
+    );
     assert_eq!(block_on(write_keys(&sdk)).len(), 3, "write keys kept");
     let raw = destroyed
         .stdout
@@ -242,17 +266,29 @@ fn from_an_empty_account_to_a_reviewed_change_and_back() {
         .unwrap()
         .to_owned();
     let s3 = aws_sdk_s3::Client::new(&sdk);
-    assert!(block_on(s3.head_bucket().bucket(&raw).send()).is_ok(), "raw archive kept");
+    assert!(
+        block_on(s3.head_bucket().bucket(&raw).send()).is_ok(),
+        "raw archive kept"
+    );
 
     let gone = uniflow(
         &["destroy", &project, "--auto-approve", "--delete-data"],
         endpoint,
     );
     assert_eq!(gone.code, 0, "{}{}", gone.stdout, gone.stderr);
-    assert!(block_on(s3.head_bucket().bucket(&raw).send()).is_err(), "raw archive deleted");
-    assert!(block_on(s3.head_bucket().bucket(&bucket).send()).is_err(), "artifacts deleted");
+    assert!(
+        block_on(s3.head_bucket().bucket(&raw).send()).is_err(),
+        "raw archive deleted"
+    );
+    assert!(
+        block_on(s3.head_bucket().bucket(&bucket).send()).is_err(),
+        "artifacts deleted"
+    );
     assert_eq!(block_on(write_keys(&sdk)), Vec::<String>::new());
-    assert_eq!(block_on(stack_status(&sdk, "acme-shop-prod-bootstrap")), None);
+    assert_eq!(
+        block_on(stack_status(&sdk, "acme-shop-prod-bootstrap")),
+        None
+    );
 }
 
 /// Polls until `condition` holds, for at most `secs`.
@@ -328,7 +364,10 @@ fn one_apply_at_a_time_and_a_dead_holders_lock_is_forced_open() {
     holder.kill().unwrap();
     holder.wait().unwrap();
     std::thread::sleep(Duration::from_secs(2));
-    assert!(waiter.try_wait().unwrap().is_none(), "a dead holder's lock stays");
+    assert!(
+        waiter.try_wait().unwrap().is_none(),
+        "a dead holder's lock stays"
+    );
 
     // force-unlock needs the right id.
     let wrong = uniflow(&["force-unlock", "not-the-id", &project], endpoint);
@@ -350,7 +389,11 @@ fn one_apply_at_a_time_and_a_dead_holders_lock_is_forced_open() {
     assert!(block_on(keys(&sdk, &bucket, &lock)).is_empty(), "released");
 
     // An apply that is told no changes nothing and releases the lock.
-    write_project(dir.path(), &(edited(&example()) + "\nevent \"Gift Card Bought\" {\n    property \"amount\" type=\"number\"\n}\n"));
+    write_project(
+        dir.path(),
+        &(edited(&example())
+            + "\nevent \"Gift Card Bought\" {\n    property \"amount\" type=\"number\"\n}\n"),
+    );
     let mut asked = with_aws(
         uniflow_command()
             .args(["apply", &project])
@@ -366,7 +409,10 @@ fn one_apply_at_a_time_and_a_dead_holders_lock_is_forced_open() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("Apply cancelled"), "{stderr}");
-    assert!(stderr.contains("Gift Card Bought"), "the plan was shown: {stderr}");
+    assert!(
+        stderr.contains("Gift Card Bought"),
+        "the plan was shown: {stderr}"
+    );
     assert!(block_on(keys(&sdk, &bucket, &lock)).is_empty(), "released");
     let _ = Command::new("true").status();
 }
