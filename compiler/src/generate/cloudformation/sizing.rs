@@ -167,6 +167,11 @@ impl Sizing {
             api_rate_limit = api_rate_limit.min(shards * SHARD_RECORDS_PER_SEC).max(100);
         }
         let bundle = format!("s3://${{ArtifactsBucket}}/bundles/{digest}.json");
+        let write_keys_path = config
+            .project
+            .as_ref()
+            .map(super::write_keys_path)
+            .unwrap_or_default();
         let common = |extra: &[(&str, &str)]| {
             let mut env: BTreeMap<String, String> = [
                 ("RUST_LOG", "info"),
@@ -196,7 +201,7 @@ impl Sizing {
                 ("UNIFLOW_STREAM", "${EventStream}"),
                 ("UNIFLOW_VIOLATIONS_BUCKET", "${ViolationsBucket}"),
                 ("UNIFLOW_DEDUPE_TABLE", "${DedupeTable}"),
-                ("UNIFLOW_STATE_TABLE", "${StateTable}"),
+                ("UNIFLOW_WRITE_KEYS_PATH", write_keys_path.as_str()),
             ]),
             event_sources: Vec::new(),
         };
