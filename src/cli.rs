@@ -358,6 +358,137 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
     },
+    /// Deploy the project to AWS: exactly what `uniflow plan` shows
+    #[command(verbatim_doc_comment)]
+    ///
+    /// Without a plan file, apply plans first, shows the plan and asks for
+    /// approval (type `yes`). With a plan saved by `uniflow plan --out FILE`
+    /// it deploys that plan's uniflow.kdl without asking, and refuses if the
+    /// stack changed since the plan was made (another apply, a destroy):
+    /// plan again then.
+    ///
+    /// Steps, all under a deploy lock (one apply or destroy at a time):
+    ///   1. the first apply creates <project>-<stage>-bootstrap, the
+    ///      artifacts bucket holding code, bundles, templates and state;
+    ///   2. the four Lambda functions are built for provided.al2023 x86_64
+    ///      (glibc 2.34; cargo-zigbuild from scripts/setup-zig), zipped
+    ///      reproducibly and uploaded under their SHA-256;
+    ///   3. each source gets a write key in SSM Parameter Store (SecureString,
+    ///      /uniflow/<project>/<stage>/write-keys/<source>), generated once and
+    ///      kept; keys never touch git or build/;
+    ///   4. a CloudFormation change set is made and executed, showing each
+    ///      resource event; on failure the failing resource, CloudFormation's
+    ///      reason and what to do are printed;
+    ///   5. the applied uniflow.kdl and build are recorded in the artifacts
+    ///      bucket (state/<stack>/applied.json): the next plan compares with it.
+    ///
+    /// Credentials, region and endpoint come from the AWS SDK's usual sources
+    /// (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...); the region defaults to
+    /// the project's.
+    ///
+    /// Examples:
+    ///
+    ///   uniflow apply                          plan, ask, deploy ./uniflow.kdl
+    ///   uniflow plan --out plan.json && uniflow apply plan.json
+    ///   uniflow apply --auto-approve           in CI after the plan was reviewed
+    ///   uniflow apply --require-approval broadening
+    ///                                          ask only when IAM widens, data is
+    ///                                          destroyed, schemas break or
+    ///                                          personal data flows somewhere new
+    ///
+    /// Exit status: 0 applied (or nothing to do), 1 refused, cancelled, config
+    /// errors or a failed deployment, 2 uniflow itself failed.
+    Apply {
+        /// A plan saved by `uniflow plan --out`, or the uniflow.kdl file or its
+        /// directory to plan and apply.
+        #[arg(default_value = "uniflow.kdl")]
+        path: PathBuf,
+        /// Do not ask for approval.
+        #[arg(long)]
+        auto_approve: bool,
+        /// When to ask for approval (without --auto-approve).
+        #[arg(long, value_enum, default_value_t = crate::commands::deploy::RequireApproval::AnyChange)]
+        require_approval: crate::commands::deploy::RequireApproval,
+        /// How long to wait for another apply or destroy to release the lock
+        /// (`0s` fails at once; `30s`, `10m`).
+        #[arg(long, default_value = "0s", value_parser = parse_duration)]
+        lock_timeout: std::time::Duration,
+        /// A directory holding prebuilt uniflow-ingest, uniflow-processor,
+        /// uniflow-connector and uniflow-management binaries (x86_64, glibc
+        /// 2.34 or older), used instead of building them.
+        #[arg(long, env = "UNIFLOW_FUNCTIONS_DIR")]
+        functions_dir: Option<PathBuf>,
+        /// When to use colours in the plan shown.
+        #[arg(long, value_enum, default_value_t = Color::Auto)]
+        color: Color,
+    },
+    /// Delete the deployed stack; data is kept unless --delete-data
+    #[command(verbatim_doc_comment)]
+    ///
+    /// Asks for confirmation (type `yes`) unless --auto-approve. The stack's
+    /// data stores (the raw archive and export buckets, the profile and state
+    /// tables, the data key) have DeletionPolicy Retain and stay, listed with
+    /// their names; so do the artifacts bucket and the write keys, so a later
+    /// apply brings the pipeline back onto the same data.
+    ///
+    /// With --delete-data those are deleted too: buckets are emptied (every
+    /// version) and deleted, tables deleted, the data key scheduled for
+    /// deletion (7 days, the shortest KMS allows), the write keys removed, and
+    /// finally the bootstrap stack and its artifacts bucket.
+    ///
+    /// Examples:
+    ///
+    ///   uniflow destroy examples/shop
+    ///   uniflow destroy --auto-approve --delete-data    a throwaway stage
+    Destroy {
+        /// The uniflow.kdl file, or a directory containing one.
+        #[arg(default_value = "uniflow.kdl")]
+        path: PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Also delete the data, the write keys and the artifacts bucket.
+        #[arg(long)]
+        delete_data: bool,
+        /// How long to wait for another apply or destroy to release the lock.
+        #[arg(long, default_value = "0s", value_parser = parse_duration)]
+        lock_timeout: std::time::Duration,
+    },
+    /// Remove a deploy lock left by a run that died
+    #[command(verbatim_doc_comment)]
+    ///
+    /// apply and destroy hold a lock (state/<stack>/lock.json in the artifacts
+    /// bucket) while they run. A run that is killed leaves it behind, and the
+    /// next run says who holds it and its id. Check that run is really gone,
+    /// then pass that id; a different id removes nothing.
+    ///
+    ///   uniflow force-unlock 0f5c2d1e-... examples/shop
+    ForceUnlock {
+        /// The lock id the locked error (or `uniflow plan`'s header) shows.
+        id: String,
+        /// The uniflow.kdl file, or a directory containing one.
+        #[arg(default_value = "uniflow.kdl")]
+        path: PathBuf,
+    },
+}
+
+/// `30s`, `10m`, `1h`, `0s`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: write 30s, 10m or 1h"))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{text}` is not a duration: write 30s, 10m or 1h")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// The arguments of `uniflow plan`.

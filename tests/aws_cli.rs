@@ -23,7 +23,7 @@ use uniflow_compiler::generate::cloudformation::{Deployed, deployed};
 use uniflow_runtime::delivery::Message;
 
 use moto::{create_table, sdk_config, start_moto};
-use support::{Run, run, uniflow_command};
+use support::{Run, run, uniflow_command, with_aws};
 
 const PROJECT: &str = r#"project "opsaws" {
     region "eu-west-1"
@@ -61,22 +61,7 @@ destination "signups" kind="webhook" {
 /// Runs `uniflow ARGS...` with AWS pointed at `endpoint`, credentials from
 /// the environment, no region set (the project's is used) and no terminal.
 fn uniflow(args: &[&str], endpoint: &str) -> Run {
-    run(uniflow_command()
-        .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_REGION")
-        .env_remove("AWS_DEFAULT_REGION")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("UNIFLOW_RAW_BUCKET"))
+    run(with_aws(uniflow_command().args(args), endpoint).env_remove("UNIFLOW_RAW_BUCKET"))
 }
 
 /// The stack's resources on moto.

@@ -409,5 +409,39 @@ fn deployed_names_are_the_templates() {
             stack_tags["uniflow:stage"],
             d.raw_bucket_tags["uniflow:stage"]
         );
+        // Ingest reads its write keys from the path apply puts them under,
+        // and its role may read that path and nothing else of the state.
+        let ingest = &r["IngestFunction"]["Properties"];
+        assert_eq!(
+            ingest["Environment"]["Variables"]["UNIFLOW_WRITE_KEYS_PATH"],
+            d.write_keys_path
+        );
+        assert!(ingest["Environment"]["Variables"]["UNIFLOW_STATE_TABLE"].is_null());
+        let statements =
+            r["IngestRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                .as_array()
+                .unwrap();
+        let read_keys = statements
+            .iter()
+            .find(|s| s["Sid"] == "ReadWriteKeys")
+            .unwrap();
+        assert_eq!(
+            read_keys["Action"],
+            serde_json::json!(["ssm:GetParametersByPath"])
+        );
+        assert_eq!(
+            read_keys["Resource"][0]["Fn::Sub"],
+            format!(
+                "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter{}",
+                d.write_keys_path.trim_end_matches('/')
+            )
+        );
+        let state_table = serde_json::json!({ "Fn::GetAtt": ["StateTable", "Arn"] });
+        assert!(
+            statements
+                .iter()
+                .all(|s| !s["Resource"].as_array().unwrap().contains(&state_table)),
+            "{statements:#?}"
+        );
     }
 }

@@ -4,13 +4,13 @@ mod api;
 mod aws;
 mod build;
 mod check;
-mod deploy;
+pub mod deploy;
 mod dev;
 mod dev_api;
 mod dlq;
 mod fmt;
 mod init;
-mod plan;
+pub mod plan;
 mod profiles;
 mod replay;
 mod validate;
@@ -72,6 +72,40 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             check,
             color,
         } => fmt::run(&paths, check, use_color(color)),
+        Command::Apply {
+            path,
+            auto_approve,
+            require_approval,
+            lock_timeout,
+            functions_dir,
+            color,
+        } => api::block_on(deploy::apply::run(deploy::ApplyRequest {
+            input: if path.extension().is_some_and(|e| e == "json") {
+                deploy::ApplyInputArg::Plan(path)
+            } else {
+                deploy::ApplyInputArg::Project(path)
+            },
+            auto_approve,
+            require_approval,
+            lock_timeout,
+            functions_dir,
+            color: use_color(color),
+        })),
+        Command::Destroy {
+            path,
+            auto_approve,
+            delete_data,
+            lock_timeout,
+        } => api::block_on(async move {
+            deploy::destroy::run(&deploy::destroy::DestroyRequest {
+                path: &path,
+                auto_approve,
+                delete_data,
+                lock_timeout,
+            })
+            .await
+        }),
+        Command::ForceUnlock { id, path } => api::block_on(deploy::force_unlock(id, path)),
     }
 }
 

@@ -289,33 +289,49 @@ impl Dedupe for DynamoDedupe {
     }
 }
 
-/// Each source's write key, from the state table (`pk` = `source`, `sk` =
-/// the source name, `write_key`), written there by `uniflow apply`.
+/// Each source's write key, from the `SecureString` parameters `uniflow
+/// apply` keeps under `path` in SSM Parameter Store
+/// (`/uniflow/<project>/<stage>/write-keys/<source>`): every parameter below
+/// the path, decrypted, keyed by the last segment of its name.
 pub async fn write_keys(
     config: &aws_config::SdkConfig,
-    state_table: &str,
+    path: &str,
 ) -> Result<std::collections::BTreeMap<String, String>, BackendError> {
-    let client = aws_sdk_dynamodb::Client::new(config);
+    let client = aws_sdk_ssm::Client::new(config);
+    // The role may read exactly the path without its trailing slash, which
+    // is also the form SSM takes.
+    let path = path.trim_end_matches('/');
     let mut keys = std::collections::BTreeMap::new();
     let mut pages = client
-        .query()
-        .table_name(state_table)
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S("source".into()))
+        .get_parameters_by_path()
+        .path(path)
+        .recursive(true)
+        .with_decryption(true)
         .into_paginator()
-        .items()
         .send();
-    while let Some(item) = pages.next().await {
-        let item = item.map_err(|e| {
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
             BackendError(format!(
-                "reading write keys from {state_table}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                "reading write keys under {path}: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(&e)
             ))
         })?;
-        if let (Some(AttributeValue::S(source)), Some(AttributeValue::S(key))) =
-            (item.get("sk"), item.get("write_key"))
-        {
-            keys.insert(source.clone(), key.clone());
+        for parameter in page.parameters() {
+            let (Some(name), Some(value)) = (parameter.name(), parameter.value()) else {
+                continue;
+            };
+            // A write key in plain text is a mistake made outside uniflow
+            // (apply writes SecureStrings): refused, and said so.
+            if parameter.r#type() != Some(&aws_sdk_ssm::types::ParameterType::SecureString) {
+                tracing::warn!(
+                    parameter = name,
+                    "not a SecureString; ignored as a write key"
+                );
+                continue;
+            }
+            if let Some(source) = name.rsplit('/').next().filter(|s| !s.is_empty()) {
+                keys.insert(source.to_owned(), value.to_owned());
+            }
         }
     }
     Ok(keys)

@@ -1,4 +1,4 @@
-//! The AWS backend against moto server (Kinesis, S3, DynamoDB): the shared
+//! The AWS backend against moto server (Kinesis, S3, DynamoDB, SSM): the shared
 //! behaviour suite, the Lambda handler on API Gateway v2 fixture events, and
 //! loading the bundle and write keys the way the Lambda does at cold start.
 //!
@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use uniflow_runtime::backend::SystemClock;
 use uniflow_runtime::conformance::{self, Backend, Stored};
@@ -25,6 +24,23 @@ use uniflow_runtime_aws::{DynamoDedupe, KinesisSink, apigw, load_bundle, write_k
 use uniflow_schemas::Bundle;
 
 use support::{create_table, sdk_config, start_moto};
+
+/// The write keys' path, as the generated template sets it.
+const WRITE_KEYS: &str = "/uniflow/acme/prod/write-keys/";
+
+/// Puts `(name, value)` SecureString parameters, as `uniflow apply` does.
+async fn put_parameters(config: &aws_config::SdkConfig, parameters: &[(&str, &str)]) {
+    let ssm = aws_sdk_ssm::Client::new(config);
+    for (name, value) in parameters {
+        ssm.put_parameter()
+            .name(*name)
+            .value(*value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+    }
+}
 
 fn bundle() -> Bundle {
     let (checked, artifacts) = uniflow_compiler::build(conformance::PROJECT);
@@ -202,7 +218,7 @@ async fn the_aws_backend_against_moto() {
     // The behaviour suite every backend passes.
     conformance::run(&aws, &bundle).await;
 
-    // Cold start: the bundle from S3, the write keys from the state table.
+    // Cold start: the bundle from S3, the write keys from Parameter Store.
     let s3 = aws_sdk_s3::Client::new(&config);
     let (sink, dedupe) = aws.fresh().await;
     let (stream, bucket, _) = aws.current.lock().unwrap().clone().unwrap();
@@ -224,19 +240,15 @@ async fn the_aws_backend_against_moto() {
             .to_string()
             .contains("bundles/nope.json")
     );
-    create_table(&config, "state", "pk", Some("sk"), None).await;
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-    for (source, key) in [("backend", "server-key"), ("web", "website-key")] {
-        ddb.put_item()
-            .table_name("state")
-            .item("pk", AttributeValue::S("source".into()))
-            .item("sk", AttributeValue::S(source.into()))
-            .item("write_key", AttributeValue::S(key.into()))
-            .send()
-            .await
-            .unwrap();
-    }
-    let keys = write_keys(&config, "state").await.unwrap();
+    put_parameters(
+        &config,
+        &[
+            (&format!("{WRITE_KEYS}backend"), "server-key"),
+            (&format!("{WRITE_KEYS}web"), "website-key"),
+        ],
+    )
+    .await;
+    let keys = write_keys(&config, WRITE_KEYS).await.unwrap();
     let want: BTreeMap<String, String> = [("backend", "server-key"), ("web", "website-key")]
         .iter()
         .map(|(s, k)| ((*s).to_owned(), (*k).to_owned()))
@@ -329,4 +341,48 @@ async fn the_aws_backend_against_moto() {
     );
     assert_eq!(read_stream(&config, &stream).await.len(), 3);
     drop(moto);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_keys_are_the_secure_strings_under_the_path_only() {
+    let moto = start_moto();
+    let config = sdk_config(&moto.endpoint).await;
+    put_parameters(
+        &config,
+        &[
+            (&format!("{WRITE_KEYS}storefront"), "key-one"),
+            (&format!("{WRITE_KEYS}order-backend"), "key-two"),
+            // Outside the path: another stage's key, and a sibling prefix.
+            ("/uniflow/acme/dev/write-keys/storefront", "dev-key"),
+            ("/uniflow/acme/prod/write-keys-old/storefront", "old-key"),
+        ],
+    )
+    .await;
+    // A plain-text parameter under the path is not taken as a write key.
+    aws_sdk_ssm::Client::new(&config)
+        .put_parameter()
+        .name(format!("{WRITE_KEYS}plain"))
+        .value("plain-key")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let want: BTreeMap<String, String> = [("order-backend", "key-two"), ("storefront", "key-one")]
+        .iter()
+        .map(|(s, k)| ((*s).to_owned(), (*k).to_owned()))
+        .collect();
+    assert_eq!(write_keys(&config, WRITE_KEYS).await.unwrap(), want);
+    // The path without its trailing slash reads the same keys.
+    assert_eq!(
+        write_keys(&config, WRITE_KEYS.trim_end_matches('/'))
+            .await
+            .unwrap(),
+        want
+    );
+    assert_eq!(
+        write_keys(&config, "/uniflow/nobody/prod/write-keys/")
+            .await
+            .unwrap(),
+        BTreeMap::new()
+    );
 }

@@ -15,9 +15,10 @@ use super::{files, template};
 /// The build file holding the main stack's template.
 pub const TEMPLATE_FILE: &str = "cloudformation.json";
 
-/// One compiled config: its model and its build/ files (path -> contents).
+/// One compiled config, borrowed: its model and its build/ files (path ->
+/// contents).
 #[derive(Debug, Clone, Copy)]
-pub struct Compiled<'a> {
+pub struct Built<'a> {
     /// The checked model.
     pub config: &'a Config,
     /// `uniflow_compiler::build`'s files, `cloudformation.json` among them.
@@ -31,9 +32,9 @@ pub struct Input<'a> {
     pub header: Header,
     /// The deployed (or `--against`) config; `None` when nothing is
     /// deployed, so everything is added.
-    pub old: Option<Compiled<'a>>,
+    pub old: Option<Built<'a>>,
     /// The planned config.
-    pub new: Compiled<'a>,
+    pub new: Built<'a>,
     /// The CloudFormation changes (from CloudFormation, or from
     /// [`template::resource_changes`]).
     pub change_set: ChangeSet,
@@ -51,7 +52,7 @@ pub struct Input<'a> {
 pub fn assemble(input: Input<'_>) -> Plan {
     let empty_config = Config::default();
     let empty_files = BTreeMap::new();
-    let old = input.old.unwrap_or(Compiled {
+    let old = input.old.unwrap_or(Built {
         config: &empty_config,
         files: &empty_files,
     });
@@ -260,7 +261,7 @@ event "Signed Up" {
         let plan = assemble(Input {
             header: header(),
             old: None,
-            new: Compiled {
+            new: Built {
                 config: &config,
                 files: &files,
             },
@@ -298,7 +299,7 @@ event "Signed Up" {
     #[test]
     fn the_same_config_plans_no_changes() {
         let (config, files) = compile(SOURCE);
-        let compiled = Compiled {
+        let compiled = Built {
             config: &config,
             files: &files,
         };

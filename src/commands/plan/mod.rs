@@ -2,10 +2,11 @@
 //! before anything is touched.
 //!
 //! [`assemble`] builds the [`model::Plan`] from two compiled configs and a
-//! change set, with no I/O; [`render`] prints it. This module does the file
-//! side: compiling PATH and `--against OLD`, printing, `--out`, and the exit
-//! codes. Planning against a deployed stack gets its old config, build files
-//! and change set from `deploy`, and goes through the same [`assemble`].
+//! change set, with no I/O; [`render`] prints it. This module does the edges:
+//! compiling PATH and `--against OLD`, or reading the deployed stack through
+//! `deploy` (its applied config, build files and a CloudFormation change
+//! set), then printing, `--out`, and the exit codes. Both paths go through
+//! the same [`assemble`].
 
 pub mod assemble;
 pub mod files;
@@ -21,10 +22,10 @@ use anyhow::Context;
 use uniflow_compiler::Config;
 use uniflow_compiler::diagnostic::{self, HumanOptions};
 
-pub use assemble::{Compiled, Input, assemble};
+pub use assemble::{Built, Input, assemble};
 
 use self::model::{Base, ChangeSet, ChangeSetSource, Header, Plan};
-use super::{read, resolve, use_color_on};
+use super::{deploy, read, resolve, use_color_on};
 use crate::ExitStatus;
 use crate::cli::{PlanArgs, PlanFormat};
 
@@ -63,9 +64,10 @@ fn make_and_print(args: &PlanArgs) -> anyhow::Result<Result<bool, ExitStatus>> {
             Ok(plan) => plan,
             Err(status) => return Ok(Err(status)),
         },
-        None => anyhow::bail!(
-            "planning against a deployed stack: not wired yet; plan against another config with --against OLD"
-        ),
+        None => match deployed(&args.path)? {
+            Ok(plan) => plan,
+            Err(status) => return Ok(Err(status)),
+        },
     };
     if let Some(out) = &args.out {
         let text = render::json(&plan)?;
@@ -89,6 +91,48 @@ fn make_and_print(args: &PlanArgs) -> anyhow::Result<Result<bool, ExitStatus>> {
     Ok(Ok(plan.summary.has_changes()))
 }
 
+/// The plan of `compiled` against what [`deploy::current`] found deployed:
+/// the path `uniflow plan` without `--against` and `uniflow apply` share.
+pub fn assemble_from(compiled: &deploy::Compiled, now: deploy::Current) -> anyhow::Result<Plan> {
+    let old = now
+        .old
+        .as_ref()
+        .map(|(config, files)| Built { config, files });
+    Ok(assemble(Input {
+        header: now.header,
+        old,
+        new: Built {
+            config: &compiled.config,
+            files: &compiled.files,
+        },
+        change_set: now.change_set,
+        source: compiled.source.clone(),
+        path: compiled.path.clone(),
+        base: now.base,
+    }))
+}
+
+/// The plan of `path` against its deployed stack (AWS credentials and
+/// region from the environment); touches nothing but a change set, made,
+/// read and deleted.
+fn deployed(path: &Path) -> anyhow::Result<Result<Plan, ExitStatus>> {
+    let file = resolve(path);
+    let source = read(&file)?;
+    let compiled = match deploy::Compiled::new(source, &file.display().to_string(), "plan")? {
+        Ok(compiled) => compiled,
+        Err(status) => return Ok(Err(status)),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let now = runtime.block_on(async {
+        let target = deploy::Target::connect(&compiled.config).await?;
+        deploy::current(&target, &compiled).await
+    })?;
+    assemble_from(&compiled, now).map(Ok)
+}
+
 /// A project read and compiled without errors.
 struct Project {
     /// The file, as given (a directory resolved to its `uniflow.kdl`).
@@ -99,8 +143,8 @@ struct Project {
 }
 
 impl Project {
-    fn compiled(&self) -> Compiled<'_> {
-        Compiled {
+    fn compiled(&self) -> Built<'_> {
+        Built {
             config: &self.config,
             files: &self.files,
         }

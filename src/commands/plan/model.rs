@@ -197,20 +197,12 @@ pub struct ResourceChange {
 pub enum ChangeSetSource {
     /// Made by CloudFormation (`CreateChangeSet` on the deployed stack,
     /// deleted again after describing it).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "made by the deployed-stack path, not wired yet")
-    )]
     Cloudformation {
         /// The change set's name.
         name: String,
     },
     /// The stack does not exist yet: every resource of the template is
     /// added.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "made by the deployed-stack path, not wired yet")
-    )]
     NewStack,
     /// Computed by comparing the two templates (`--against FILE`): no
     /// replacement information, which only CloudFormation can give.
@@ -257,10 +249,6 @@ pub struct Base {
 /// The part of a saved plan `apply` reads back; everything else in the
 /// file is for people and tools.
 #[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "read by `uniflow apply PLANFILE`, not wired yet")
-)]
 pub struct SavedPlan {
     /// Must be [`FORMAT_VERSION`].
     pub format_version: u32,

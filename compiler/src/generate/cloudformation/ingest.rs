@@ -47,6 +47,12 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
     }
 
     let config = &stack.sizing.ingest;
+    let write_keys_path = stack
+        .config
+        .project
+        .as_ref()
+        .map(super::write_keys_path)
+        .unwrap_or_default();
     let policy = Policy::default()
         .allow(
             "WriteEventStream",
@@ -63,10 +69,19 @@ pub fn add(t: &mut Template, stack: &Stack<'_>) {
             &["dynamodb:DeleteItem", "dynamodb:PutItem"],
             vec![get_att("DedupeTable", "Arn")],
         )
+        // GetParametersByPath is authorized against the requested path (sent
+        // without its trailing slash), not the parameters it returns, and
+        // reaches every level below it. No kms:Decrypt: the SecureStrings are
+        // encrypted with the AWS-managed `aws/ssm` key, whose key policy lets
+        // any principal of the account decrypt through SSM (kms:ViaService),
+        // so the SSM permission alone decides who reads the keys.
         .allow(
             "ReadWriteKeys",
-            &["dynamodb:Query"],
-            vec![get_att("StateTable", "Arn")],
+            &["ssm:GetParametersByPath"],
+            vec![sub(&format!(
+                "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter{}",
+                write_keys_path.trim_end_matches('/')
+            ))],
         )
         .read_bundle()
         .data_key(&["kms:Decrypt", "kms:GenerateDataKey"]);

@@ -118,6 +118,24 @@ pub fn resource_prefix(project: &Project) -> String {
     format!("{}-{}", project.name.value, project.stage.value)
 }
 
+/// Where `uniflow apply` keeps the stage's write keys in SSM Parameter Store:
+/// `/uniflow/<project>/<stage>/write-keys/`, one `SecureString` parameter per
+/// source below it (see [`write_key_parameter`]). Write keys are generated at
+/// apply time and never written to git or `build/`; the ingest function reads
+/// every parameter under this path at cold start.
+pub fn write_keys_path(project: &Project) -> String {
+    format!(
+        "/uniflow/{}/{}/write-keys/",
+        project.name.value, project.stage.value
+    )
+}
+
+/// The SSM parameter holding `source`'s write key:
+/// `/uniflow/<project>/<stage>/write-keys/<source>`.
+pub fn write_key_parameter(project: &Project, source: &str) -> String {
+    format!("{}{source}", write_keys_path(project))
+}
+
 /// A physical name under a resource prefix: `acme-shop-prod-<suffix>`.
 pub fn resource_name(prefix: &str, suffix: &str) -> String {
     format!("{prefix}-{suffix}")
@@ -141,6 +159,8 @@ pub struct Deployed {
     /// The stack's project and stage tags, which CloudFormation copies onto
     /// the bucket (and every resource of the stack).
     pub raw_bucket_tags: BTreeMap<String, String>,
+    /// The SSM Parameter Store path of the write keys ([`write_keys_path`]).
+    pub write_keys_path: String,
 }
 
 /// Where the stack of `config` puts its resources; `None` without a
@@ -156,6 +176,7 @@ pub fn deployed(config: &Config) -> Option<Deployed> {
             (PROJECT_TAG.to_owned(), project.name.value.clone()),
             (STAGE_TAG.to_owned(), project.stage.value.clone()),
         ]),
+        write_keys_path: write_keys_path(project),
         resource_prefix: prefix,
     })
 }
@@ -374,7 +395,23 @@ pub fn destination_id(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::logical;
+    use super::{deployed, logical, write_key_parameter, write_keys_path};
+
+    #[test]
+    fn write_keys_live_under_one_path_per_stage() {
+        let checked = crate::check(crate::STARTER);
+        let config = checked.config.expect("the starter checks");
+        let project = config.project.as_ref().expect("the starter has a project");
+        assert_eq!(write_keys_path(project), "/uniflow/my-shop/dev/write-keys/");
+        assert_eq!(
+            write_key_parameter(project, "web"),
+            "/uniflow/my-shop/dev/write-keys/web"
+        );
+        assert_eq!(
+            deployed(&config).map(|d| d.write_keys_path),
+            Some("/uniflow/my-shop/dev/write-keys/".to_owned())
+        );
+    }
 
     #[test]
     fn logical_ids_are_pascal_case_slugs() {

@@ -11,6 +11,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::cost::prices::{
+    HOURS_PER_MONTH, KINESIS_EXTENDED_RETENTION_SHARD_HOUR,
+    KINESIS_ON_DEMAND_EXTENDED_RETENTION_GB_MONTH, KINESIS_ON_DEMAND_INGEST_GB,
+    KINESIS_ON_DEMAND_RETRIEVAL_GB, KINESIS_ON_DEMAND_STREAM_HOUR, KINESIS_PUT_MILLION_UNITS,
+    KINESIS_PUT_UNIT_BYTES, KINESIS_SHARD_HOUR,
+};
 use crate::model::{Config, DestinationKind, HeaderValue, SecretRef};
 
 use super::{destination_id, logical};
@@ -18,25 +24,15 @@ use super::{destination_id, logical};
 /// Peak rate over mean rate that capacity is sized for.
 pub const PEAK_FACTOR: u64 = 10;
 /// Seconds in the 30-day month the envelope counts in.
-const SECONDS_PER_MONTH: u64 = 30 * 24 * 3600;
-/// Hours in a month, as AWS prices them.
-const HOURS_PER_MONTH: f64 = 730.0;
+pub(crate) const SECONDS_PER_MONTH: u64 = 30 * 24 * 3600;
 /// One provisioned shard takes 1 MiB/s and 1,000 records/s.
 const SHARD_BYTES_PER_SEC: u64 = 1024 * 1024;
 const SHARD_RECORDS_PER_SEC: u64 = 1000;
 /// Events one processor invocation is expected to handle per second
 /// (DynamoDB round trips dominate).
-const PROCESSOR_EVENTS_PER_SEC: u64 = 500;
-/// List prices (USD, us-east-1, 2026) the capacity choice compares.
-const PROVISIONED_SHARD_HOUR: f64 = 0.015;
-const PROVISIONED_EXTENDED_RETENTION_SHARD_HOUR: f64 = 0.02;
-const PROVISIONED_PUT_MILLION_UNITS: f64 = 0.014;
-const ON_DEMAND_STREAM_HOUR: f64 = 0.04;
-const ON_DEMAND_INGEST_GB: f64 = 0.08;
-const ON_DEMAND_RETRIEVAL_GB: f64 = 0.04;
-const ON_DEMAND_EXTENDED_RETENTION_GB_MONTH: f64 = 0.10;
+pub(crate) const PROCESSOR_EVENTS_PER_SEC: u64 = 500;
 /// Readers of the stream: the processor and Firehose.
-const STREAM_READERS: f64 = 2.0;
+pub(crate) const STREAM_READERS: f64 = 2.0;
 /// Days the stream keeps records: long enough to replay a week of failures.
 pub const STREAM_RETENTION_HOURS: u64 = 7 * 24;
 /// Days function logs are kept.
@@ -167,6 +163,11 @@ impl Sizing {
             api_rate_limit = api_rate_limit.min(shards * SHARD_RECORDS_PER_SEC).max(100);
         }
         let bundle = format!("s3://${{ArtifactsBucket}}/bundles/{digest}.json");
+        let write_keys_path = config
+            .project
+            .as_ref()
+            .map(super::write_keys_path)
+            .unwrap_or_default();
         let common = |extra: &[(&str, &str)]| {
             let mut env: BTreeMap<String, String> = [
                 ("RUST_LOG", "info"),
@@ -196,7 +197,7 @@ impl Sizing {
                 ("UNIFLOW_STREAM", "${EventStream}"),
                 ("UNIFLOW_VIOLATIONS_BUCKET", "${ViolationsBucket}"),
                 ("UNIFLOW_DEDUPE_TABLE", "${DedupeTable}"),
-                ("UNIFLOW_STATE_TABLE", "${StateTable}"),
+                ("UNIFLOW_WRITE_KEYS_PATH", write_keys_path.as_str()),
             ]),
             event_sources: Vec::new(),
         };
@@ -367,7 +368,7 @@ pub fn env_secret_parameter(var: &str) -> String {
 
 impl crate::model::Destination {
     /// The secrets its headers read.
-    fn headers_secrets(&self) -> impl Iterator<Item = &SecretRef> {
+    pub(crate) fn headers_secrets(&self) -> impl Iterator<Item = &SecretRef> {
         let headers = match &self.kind {
             DestinationKind::Webhook(w) => w.headers.as_slice(),
             _ => &[],
@@ -379,22 +380,54 @@ impl crate::model::Destination {
     }
 }
 
+/// Days the stream keeps records, which extended retention bills on demand.
+const RETAINED_DAYS: f64 = STREAM_RETENTION_HOURS as f64 / 24.0;
+
 /// Monthly list-price cost of a provisioned stream with 7-day retention.
-fn provisioned_cost(shards: u64, events: u64, mean_bytes: u64) -> f64 {
-    let shard_hours = shards as f64 * HOURS_PER_MONTH;
-    // PUT payload units are 25 KB each.
-    let units = events as f64 * mean_bytes.div_ceil(25 * 1024) as f64;
-    shard_hours * (PROVISIONED_SHARD_HOUR + PROVISIONED_EXTENDED_RETENTION_SHARD_HOUR)
-        + units / 1e6 * PROVISIONED_PUT_MILLION_UNITS
+pub(crate) fn provisioned_cost(shards: u64, events: u64, mean_bytes: u64) -> f64 {
+    provisioned_idle_cost(shards) + provisioned_usage_cost(events, mean_bytes)
+}
+
+/// What a provisioned stream costs with no traffic: its shard-hours, with
+/// extended retention.
+pub(crate) fn provisioned_idle_cost(shards: u64) -> f64 {
+    shards as f64 * HOURS_PER_MONTH * (KINESIS_SHARD_HOUR + KINESIS_EXTENDED_RETENTION_SHARD_HOUR)
+}
+
+/// PUT payload units a month of traffic takes: one per 25 KB of each record.
+pub(crate) fn provisioned_put_units(events: u64, mean_bytes: u64) -> f64 {
+    events as f64 * mean_bytes.div_ceil(KINESIS_PUT_UNIT_BYTES) as f64
+}
+
+/// What traffic adds to a provisioned stream: its PUT payload units.
+pub(crate) fn provisioned_usage_cost(events: u64, mean_bytes: u64) -> f64 {
+    provisioned_put_units(events, mean_bytes) / 1e6 * KINESIS_PUT_MILLION_UNITS
 }
 
 /// Monthly list-price cost of an on-demand stream with 7-day retention.
-fn on_demand_cost(events: u64, mean_bytes: u64) -> f64 {
+pub(crate) fn on_demand_cost(events: u64, mean_bytes: u64) -> f64 {
+    on_demand_idle_cost() + on_demand_usage_cost(events, mean_bytes)
+}
+
+/// What an on-demand stream costs with no traffic: its stream-hours.
+pub(crate) fn on_demand_idle_cost() -> f64 {
+    HOURS_PER_MONTH * KINESIS_ON_DEMAND_STREAM_HOUR
+}
+
+/// What traffic moves through an on-demand stream: GB written, read (once
+/// by each reader) and kept for the retention period, as `(written GB, read
+/// GB, retained GB-month)`, a GB being 10^9 bytes.
+pub(crate) fn on_demand_volumes(events: u64, mean_bytes: u64) -> (f64, f64, f64) {
     let gb = events as f64 * mean_bytes as f64 / 1e9;
-    HOURS_PER_MONTH * ON_DEMAND_STREAM_HOUR
-        + gb * ON_DEMAND_INGEST_GB
-        + gb * STREAM_READERS * ON_DEMAND_RETRIEVAL_GB
-        + gb * 7.0 / 30.0 * ON_DEMAND_EXTENDED_RETENTION_GB_MONTH
+    (gb, gb * STREAM_READERS, gb * RETAINED_DAYS / 30.0)
+}
+
+/// What traffic adds to an on-demand stream, priced.
+pub(crate) fn on_demand_usage_cost(events: u64, mean_bytes: u64) -> f64 {
+    let (written, read, retained) = on_demand_volumes(events, mean_bytes);
+    written * KINESIS_ON_DEMAND_INGEST_GB
+        + read * KINESIS_ON_DEMAND_RETRIEVAL_GB
+        + retained * KINESIS_ON_DEMAND_EXTENDED_RETENTION_GB_MONTH
 }
 
 #[cfg(test)]

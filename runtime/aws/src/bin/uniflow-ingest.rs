@@ -14,7 +14,7 @@ use uniflow_runtime_aws::{DynamoDedupe, KinesisSink, apigw, env, load_bundle, wr
 async fn main() -> Result<(), Error> {
     let config = aws_config::load_from_env().await;
     let bundle = load_bundle(&config, &env("UNIFLOW_BUNDLE")?).await?;
-    let keys = write_keys(&config, &env("UNIFLOW_STATE_TABLE")?).await?;
+    let keys = write_keys(&config, &env("UNIFLOW_WRITE_KEYS_PATH")?).await?;
     let sink = KinesisSink::new(
         &config,
         &env("UNIFLOW_STREAM")?,
