@@ -176,13 +176,6 @@ fn a_directory_is_a_project() {
 }
 
 #[test]
-fn without_against_says_what_is_missing() {
-    let run = uniflow(&["plan", NEW]);
-    assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("--against OLD"), "{}", run.stderr);
-}
-
-#[test]
 fn help_teaches_plan() {
     let run = uniflow(&["plan", "--help"]);
     assert_eq!(run.code, 0);

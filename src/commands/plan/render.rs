@@ -402,7 +402,11 @@ fn cost_human(cost: &Estimate, before: Option<&Estimate>, out: &mut String) {
     );
     let all: Vec<&Line> = cost.usage.iter().chain(&cost.idle_floor).collect();
     let cw = all.iter().map(|l| l.component.len()).max().unwrap_or(0);
-    let bw = all.iter().map(|l| l.basis.len()).max().unwrap_or(0);
+    let uw = all
+        .iter()
+        .map(|l| usd(l.monthly_usd).len())
+        .max()
+        .unwrap_or(0);
     let mut table = |title: &str, lines: &[Line]| {
         if lines.is_empty() {
             return;
@@ -411,10 +415,10 @@ fn cost_human(cost: &Estimate, before: Option<&Estimate>, out: &mut String) {
         for l in lines {
             let _ = writeln!(
                 out,
-                "    {:<cw$}  {:<bw$}  {:>12}",
+                "    {:<cw$}  {:>uw$}  {}",
                 l.component,
-                l.basis,
-                usd(l.monthly_usd)
+                usd(l.monthly_usd),
+                l.basis
             );
         }
     };
@@ -1182,7 +1186,8 @@ mod tests {
         let cost = &text[text.find(COST_TITLE).expect("a cost section")..];
         for needle in [
             "An estimate at 40,000,000 events/month, 1,200 bytes each, 350,000 monthly tracked users.",
-            "Lambda: ingest  40.0M requests x $0.20/M     $1,500.50",
+            "Lambda: ingest  $1,500.50  40.0M requests x $0.20/M",
+            "KMS                 $1.00  1 key",
             "Idle floor (with no traffic at all)",
             "Total: $1,501.50/month, of which $1.00 idle floor",
             "Before -> after: $1,001.00 -> $1,501.50 (+$500.50)",
