@@ -707,15 +707,15 @@ fn markdown_with(plan: &Plan, cuts: &Cuts) -> String {
             thousands(cost.mean_event_bytes),
             thousands(cost.monthly_tracked_users)
         );
-        let _ = writeln!(out, "| Component | Basis | USD/month |");
-        let _ = writeln!(out, "|---|---|---:|");
+        let _ = writeln!(out, "| Component | USD/month | Basis |");
+        let _ = writeln!(out, "|---|---:|---|");
         for l in &cost.usage {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} |",
                 escape(&l.component),
-                escape(&l.basis),
-                usd(l.monthly_usd)
+                usd(l.monthly_usd),
+                escape(&l.basis)
             );
         }
         for l in &cost.idle_floor {
@@ -723,14 +723,14 @@ fn markdown_with(plan: &Plan, cuts: &Cuts) -> String {
                 out,
                 "| {} (idle floor) | {} | {} |",
                 escape(&l.component),
-                escape(&l.basis),
-                usd(l.monthly_usd)
+                usd(l.monthly_usd),
+                escape(&l.basis)
             );
         }
-        let _ = writeln!(out, "| **Total** | | **{}** |", usd(cost.total_usd));
+        let _ = writeln!(out, "| **Total** | **{}** | |", usd(cost.total_usd));
         let _ = writeln!(
             out,
-            "| of which idle floor (no traffic) | | {} |\n",
+            "| of which idle floor (no traffic) | {} | |\n",
             usd(cost.idle_usd)
         );
         for assumption in &cost.assumptions {
@@ -1198,9 +1198,9 @@ mod tests {
         let text = markdown(&p);
         for needle in [
             "<details><summary>Estimated monthly cost (AWS list prices, us-east-1): $1,001.00 → $1,501.50 (+$500.50)</summary>",
-            "| Lambda: ingest | 40.0M requests x $0.20/M | $1,500.50 |",
-            "| KMS (idle floor) | 1 key | $1.00 |",
-            "| **Total** | | **$1,501.50** |",
+            "| Lambda: ingest | $1,500.50 | 40.0M requests x $0.20/M |",
+            "| KMS (idle floor) | $1.00 | 1 key |",
+            "| **Total** | **$1,501.50** | |",
         ] {
             assert!(text.contains(needle), "{needle}\n{text}");
         }
