@@ -25,7 +25,7 @@ use uniflow_compiler::diagnostic::{self, HumanOptions};
 pub use assemble::{Built, Input, assemble};
 
 use self::model::{Base, ChangeSet, ChangeSetSource, Header, Plan};
-use super::{deploy, read, resolve, use_color_on};
+use super::{deploy, read, resolve, use_color, use_color_on};
 use crate::ExitStatus;
 use crate::cli::{PlanArgs, PlanFormat};
 
@@ -60,7 +60,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<ExitStatus> {
 fn make_and_print(args: &PlanArgs) -> anyhow::Result<Result<bool, ExitStatus>> {
     let color = use_color_on(args.color, std::io::stdout().is_terminal());
     let plan = match &args.against {
-        Some(old) => match offline(&args.path, old, color)? {
+        Some(old) => match offline(&args.path, old, use_color(args.color))? {
             Ok(plan) => plan,
             Err(status) => return Ok(Err(status)),
         },
@@ -165,8 +165,8 @@ impl Project {
     }
 }
 
-/// Reads and compiles a project; prints its errors (and `None`) when it
-/// has some.
+/// Reads and compiles a project; prints its errors (in colour when
+/// `color`) and gives `None` when it has some.
 fn compile(path: &Path, color: bool) -> anyhow::Result<Option<Project>> {
     let file = resolve(path);
     let source = read(&file)?;
@@ -198,7 +198,8 @@ fn compile(path: &Path, color: bool) -> anyhow::Result<Option<Project>> {
     }))
 }
 
-/// The plan of `path` against the config at `old`, with no AWS.
+/// The plan of `path` against the config at `old`, with no AWS;
+/// diagnostics in colour when `color`.
 fn offline(path: &Path, old: &Path, color: bool) -> anyhow::Result<Result<Plan, ExitStatus>> {
     let before = compile(old, color)?;
     let after = compile(path, color)?;
