@@ -71,6 +71,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             check,
             color,
         } => fmt::run(&paths, check, use_color(color)),
+        Command::BuildFunctions { out, functions_dir } => {
+            deploy::functions::run(&out, functions_dir)
+        }
     }
 }
 
