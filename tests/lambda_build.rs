@@ -45,7 +45,10 @@ fn keys(result: &Run, out: &Path) -> Vec<String> {
         .find(|&i| result.stderr.is_char_boundary(i))
         .unwrap_or(start);
     let tail = &result.stderr[start..];
-    assert_eq!(result.code, 0, "the build failed; its stderr ends with:\n{tail}");
+    assert_eq!(
+        result.code, 0,
+        "the build failed; its stderr ends with:\n{tail}"
+    );
     let keys: Vec<String> = result.stdout.lines().map(str::to_owned).collect();
     assert_eq!(keys.len(), 4, "{}", result.stdout);
     for (key, role) in keys.iter().zip(ROLES) {
@@ -54,11 +57,22 @@ fn keys(result: &Run, out: &Path) -> Vec<String> {
             .and_then(|rest| rest.strip_suffix(".zip"))
             .unwrap_or_else(|| panic!("{key} is not lambda/{role}/<sha256>.zip"));
         assert_eq!(hash.len(), 64, "{key}");
-        assert!(hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{key}");
-        let sum = Command::new("sha256sum").arg(out.join(key)).output().unwrap();
+        assert!(
+            hash.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{key}"
+        );
+        let sum = Command::new("sha256sum")
+            .arg(out.join(key))
+            .output()
+            .unwrap();
         assert!(sum.status.success());
         let sum = String::from_utf8(sum.stdout).unwrap();
-        assert_eq!(sum.split_whitespace().next(), Some(hash), "{key} is named by its hash");
+        assert_eq!(
+            sum.split_whitespace().next(),
+            Some(hash),
+            "{key} is named by its hash"
+        );
     }
     keys
 }
@@ -118,7 +132,11 @@ fn readelf_glibc(binary: &Path) -> (Option<(u32, u32)>, Vec<String>) {
 #[test]
 fn the_functions_build_into_reproducible_x86_64_glibc_2_34_zips() {
     let dir = tempfile::tempdir().unwrap();
-    let (first, second, prebuilt) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("bin"));
+    let (first, second, prebuilt) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("bin"),
+    );
     std::fs::create_dir_all(&prebuilt).unwrap();
 
     let keys_first = keys(&build_functions(&first, &[]), &first);
@@ -126,17 +144,23 @@ fn the_functions_build_into_reproducible_x86_64_glibc_2_34_zips() {
         let binary = prebuilt.join(format!("uniflow-{role}"));
         let listing = python_zip_listing(&first.join(key), &binary);
         assert_eq!(
-            listing,
-            "bootstrap 0o100755 8 (1980, 1, 1, 0, 0, 0)\n",
+            listing, "bootstrap 0o100755 8 (1980, 1, 1, 0, 0, 0)\n",
             "{key}: exactly one entry, an executable bootstrap, deflated, dated 1980-01-01"
         );
         let bytes = std::fs::read(&binary).unwrap();
         assert_eq!(&bytes[..4], b"\x7fELF", "{role} is an ELF");
         assert_eq!(bytes[4], 2, "{role} is 64-bit");
-        assert_eq!(u16::from_le_bytes([bytes[18], bytes[19]]), 62, "{role} is x86_64");
+        assert_eq!(
+            u16::from_le_bytes([bytes[18], bytes[19]]),
+            62,
+            "{role} is x86_64"
+        );
         let (newest, names) = readelf_glibc(&binary);
         let newest = newest.unwrap_or_else(|| panic!("{role} links against glibc"));
-        assert!(newest <= (2, 34), "{role} needs glibc {newest:?}: {names:?}");
+        assert!(
+            newest <= (2, 34),
+            "{role} needs glibc {newest:?}: {names:?}"
+        );
     }
 
     // A second build (cargo's artifacts now warm) gives the same bytes.
@@ -180,7 +204,9 @@ fn a_prebuilt_binary_needing_a_newer_glibc_is_refused() {
     assert_eq!(result.code, 2, "{}", result.stderr);
     assert!(
         result.stderr.contains("the ingest function's binary")
-            && result.stderr.contains(&format!("needs glibc {major}.{minor}"))
+            && result
+                .stderr
+                .contains(&format!("needs glibc {major}.{minor}"))
             && result.stderr.contains("provided.al2023 has glibc 2.34"),
         "{}",
         result.stderr
@@ -198,7 +224,9 @@ fn a_missing_zigbuild_says_to_run_setup_zig() {
         .arg(dir.path()));
     assert_eq!(result.code, 2, "{}", result.stderr);
     assert!(
-        result.stderr.contains("run scripts/setup-zig, or pass --functions-dir"),
+        result
+            .stderr
+            .contains("run scripts/setup-zig, or pass --functions-dir"),
         "{}",
         result.stderr
     );

@@ -98,7 +98,10 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<Vec<FunctionZip>> {
         .into_iter()
         .map(|(role, path)| {
             let binary = std::fs::read(&path).with_context(|| {
-                format!("cannot read the {role} function's binary {}", path.display())
+                format!(
+                    "cannot read the {role} function's binary {}",
+                    path.display()
+                )
             })?;
             check_binary(&binary)
                 .with_context(|| format!("the {role} function's binary {}", path.display()))?;
@@ -143,14 +146,27 @@ fn compile(options: &BuildOptions) -> anyhow::Result<Vec<(&'static str, PathBuf)
             zigbuild.display()
         );
     }
-    let mut path: Vec<PathBuf> = zigbuild.parent().map(Path::to_path_buf).into_iter().collect();
+    let mut path: Vec<PathBuf> = zigbuild
+        .parent()
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect();
     path.extend(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     ));
     let path: OsString = std::env::join_paths(path).context("cannot put cargo-zigbuild on PATH")?;
     // Cargo's own diagnostics and progress go to the user's stderr as they
     // come; stdout carries its JSON messages, which name each binary built.
-    let mut child = Command::new(zigbuild)
+    let mut command = Command::new(zigbuild);
+    // Under `cargo run` or `cargo test`, cargo sets these for this process;
+    // build scripts (ring's) track some of them, so passing them on would
+    // rebuild half the dependencies on every call.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo) {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
         .arg("zigbuild")
         .args(["--release", "--locked", "--target", ZIG_TARGET])
         .args(["-p", "uniflow-runtime-aws", "--bins"])
@@ -187,6 +203,24 @@ fn compile(options: &BuildOptions) -> anyhow::Result<Vec<(&'static str, PathBuf)
                 .with_context(|| format!("cargo zigbuild succeeded but built no {binary} binary"))
         })
         .collect()
+}
+
+/// Whether cargo sets the variable `name` for the processes it runs
+/// (binaries, tests, build scripts), rather than a user configuring cargo.
+fn set_by_cargo(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "OUT_DIR",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ];
+    const PREFIXES: &[&str] = &["CARGO_PKG_", "CARGO_BIN_EXE_", "CARGO_CFG_"];
+    NAMES.contains(&name) || PREFIXES.iter().any(|prefix| name.starts_with(prefix))
 }
 
 /// The role and executable of a cargo `compiler-artifact` message for one of
@@ -251,7 +285,9 @@ pub fn check_glibc(binary: &[u8]) -> anyhow::Result<Option<(u32, u32)>> {
     else {
         return Ok(None);
     };
-    let strings = sections.strings(endian, binary, strings_index).map_err(invalid)?;
+    let strings = sections
+        .strings(endian, binary, strings_index)
+        .map_err(invalid)?;
     let mut newest = None;
     while let Some((_, mut aux)) = needs.next().map_err(invalid)? {
         while let Some(vernaux) = aux.next().map_err(invalid)? {
@@ -278,16 +314,20 @@ fn parse_version(text: &str) -> Option<(u32, u32)> {
     let mut parts = text.split('.');
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
-    parts.all(|p| p.parse::<u32>().is_ok()).then_some((major, minor))
+    parts
+        .all(|p| p.parse::<u32>().is_ok())
+        .then_some((major, minor))
 }
 
 /// Lowercase hex.
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        use std::fmt::Write as _;
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The entry Lambda runs on provided.al2023.
@@ -322,7 +362,9 @@ pub fn zip_bootstrap(binary: &[u8]) -> anyhow::Result<Vec<u8>> {
     crc.update(binary);
     let crc = crc.sum();
     let mut encoder = DeflateEncoder::new(Vec::new(), Compression::best());
-    encoder.write_all(binary).context("cannot deflate the binary")?;
+    encoder
+        .write_all(binary)
+        .context("cannot deflate the binary")?;
     let data = encoder.finish().context("cannot deflate the binary")?;
     let compressed = u32::try_from(data.len())
         .ok()
@@ -365,8 +407,8 @@ pub fn zip_bootstrap(binary: &[u8]) -> anyhow::Result<Vec<u8>> {
     put32(&mut zip, EXTERNAL_ATTRIBUTES);
     put32(&mut zip, 0); // local header offset
     zip.extend_from_slice(ENTRY);
-    let directory_size = u32::try_from(zip.len()).context("the zip is 4 GiB or larger")?
-        - directory_offset;
+    let directory_size =
+        u32::try_from(zip.len()).context("the zip is 4 GiB or larger")? - directory_offset;
     // End of central directory.
     put32(&mut zip, 0x0605_4b50);
     put16(&mut zip, 0); // this disk
@@ -403,9 +445,20 @@ mod tests {
         u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
     }
 
-    /// Reads a zip back through its end record and central directory:
-    /// (name, external attributes, date, time, method, content).
-    fn read_zip(zip: &[u8]) -> Vec<(Vec<u8>, u32, u16, u16, u16, Vec<u8>)> {
+    /// One entry of a zip, as its central directory and local header say.
+    #[derive(Debug)]
+    struct Entry {
+        name: Vec<u8>,
+        attributes: u32,
+        date: u16,
+        time: u16,
+        method: u16,
+        content: Vec<u8>,
+    }
+
+    /// Reads a zip back through its end record and central directory,
+    /// inflating each entry and checking its size and CRC-32.
+    fn read_zip(zip: &[u8]) -> Vec<Entry> {
         let end = zip.len() - 22;
         assert_eq!(u32_at(zip, end), 0x0605_4b50, "end record");
         let count = usize::from(u16_at(zip, end + 10));
@@ -419,7 +472,8 @@ mod tests {
             let compressed = u32_at(zip, at + 20) as usize;
             let size = u32_at(zip, at + 24) as usize;
             let name_len = usize::from(u16_at(zip, at + 28));
-            let skip = name_len + usize::from(u16_at(zip, at + 30)) + usize::from(u16_at(zip, at + 32));
+            let skip =
+                name_len + usize::from(u16_at(zip, at + 30)) + usize::from(u16_at(zip, at + 32));
             let attributes = u32_at(zip, at + 38);
             let local = u32_at(zip, at + 42) as usize;
             let name = zip[at + 46..at + 46 + name_len].to_vec();
@@ -434,7 +488,14 @@ mod tests {
             let mut check = flate2::Crc::new();
             check.update(&content);
             assert_eq!(check.sum(), crc, "CRC-32 of {name:?}");
-            entries.push((name, attributes, date, time, method, content));
+            entries.push(Entry {
+                name,
+                attributes,
+                date,
+                time,
+                method,
+                content,
+            });
             at += 46 + skip;
         }
         entries
@@ -446,13 +507,21 @@ mod tests {
         let zip = zip_bootstrap(&binary).unwrap();
         let entries = read_zip(&zip);
         assert_eq!(entries.len(), 1);
-        let (name, attributes, date, time, method, content) = &entries[0];
-        assert_eq!(name, b"bootstrap");
-        assert_eq!(attributes >> 16, 0o100_755, "a regular file, mode 0755");
-        assert_eq!((*date, *time), (0x0021, 0), "1980-01-01 00:00:00");
-        assert_eq!(*method, 8, "deflate");
-        assert_eq!(content, &binary);
-        assert!(zip.len() < binary.len() / 2, "deflated: {} bytes", zip.len());
+        let entry = &entries[0];
+        assert_eq!(entry.name, b"bootstrap");
+        assert_eq!(
+            entry.attributes >> 16,
+            0o100_755,
+            "a regular file, mode 0755"
+        );
+        assert_eq!((entry.date, entry.time), (0x0021, 0), "1980-01-01 00:00:00");
+        assert_eq!(entry.method, 8, "deflate");
+        assert_eq!(entry.content, binary);
+        assert!(
+            zip.len() < binary.len() / 2,
+            "deflated: {} bytes",
+            zip.len()
+        );
     }
 
     #[test]
@@ -469,7 +538,7 @@ mod tests {
     fn an_empty_binary_still_makes_a_valid_zip() {
         let entries = read_zip(&zip_bootstrap(&[]).unwrap());
         assert_eq!(entries.len(), 1);
-        assert!(entries[0].5.is_empty());
+        assert!(entries[0].content.is_empty());
     }
 
     /// The newest `GLIBC_x.y` that `readelf --version-info` lists.
@@ -501,7 +570,12 @@ mod tests {
     #[test]
     fn what_is_not_an_elf_is_refused_without_panicking() {
         let binary = std::fs::read("/bin/ls").unwrap();
-        for bytes in [&b""[..], b"#!/bin/sh\necho hi\n", &binary[..40], &binary[..100]] {
+        for bytes in [
+            &b""[..],
+            b"#!/bin/sh\necho hi\n",
+            &binary[..40],
+            &binary[..100],
+        ] {
             let error = check_binary(bytes).unwrap_err();
             assert!(format!("{error:#}").contains("ELF"), "{error:#}");
         }
@@ -536,8 +610,32 @@ mod tests {
         );
         let library = r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"uniflow_runtime_aws"},"executable":null}"#;
         assert_eq!(built_binary(library), None);
-        assert_eq!(built_binary(r#"{"reason":"build-finished","success":true}"#), None);
+        assert_eq!(
+            built_binary(r#"{"reason":"build-finished","success":true}"#),
+            None
+        );
         assert_eq!(built_binary("not json"), None);
+    }
+
+    #[test]
+    fn what_cargo_sets_for_its_processes_is_not_passed_on() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_BIN_EXE_uniflow",
+            "OUT_DIR",
+        ] {
+            assert!(set_by_cargo(name), "{name}");
+        }
+        for name in [
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO",
+            "PATH",
+            "RUSTFLAGS",
+        ] {
+            assert!(!set_by_cargo(name), "{name}");
+        }
     }
 
     #[test]
