@@ -45,6 +45,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build the Lambda functions' zips into OUT/lambda/<role>/<sha256>.zip
+    /// and print their keys (what `uniflow apply` uploads; for tests).
+    #[command(name = "__build-functions", hide = true)]
+    BuildFunctions {
+        /// Directory to write the zips under.
+        #[arg(long)]
+        out: PathBuf,
+        /// A directory holding prebuilt binaries (uniflow-ingest, ...): no build.
+        #[arg(long)]
+        functions_dir: Option<PathBuf>,
+    },
     /// Write a commented starter project (`uniflow.kdl`) that passes `check`.
     ///
     /// The project is named after the directory. An existing `uniflow.kdl` is

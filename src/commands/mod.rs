@@ -106,6 +106,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             .await
         }),
         Command::ForceUnlock { id, path } => api::block_on(deploy::force_unlock(id, path)),
+        Command::BuildFunctions { out, functions_dir } => {
+            deploy::functions::run(&out, functions_dir)
+        }
     }
 }
 

@@ -188,7 +188,7 @@ impl Sizing {
             description: "Segment-compatible tracking API: validates, enriches and writes events to the stream".into(),
             memory_mb: 512,
             timeout_secs: 10,
-            architecture: "arm64",
+            architecture: "x86_64",
             // API Gateway throttling protects the stream; reserving here
             // would only take concurrency from the rest of the account.
             reserved_concurrency: None,
@@ -216,7 +216,7 @@ impl Sizing {
                     .into(),
             memory_mb: 1024,
             timeout_secs: 60,
-            architecture: "arm64",
+            architecture: "x86_64",
             // Bounds the write rate on the profile tables to what the stream
             // was sized for; on-demand streams add shards, so no bound there.
             reserved_concurrency: match stream {
@@ -306,7 +306,7 @@ impl Sizing {
                 .into(),
             memory_mb: 512,
             timeout_secs: connector_timeout,
-            architecture: "arm64",
+            architecture: "x86_64",
             // The sum of the per-destination maxima: what the queues need and
             // never more, so a backlog cannot starve the rest of the account.
             reserved_concurrency: if sources.is_empty() {
@@ -325,7 +325,7 @@ impl Sizing {
             description: "Management API: profiles, identities and the deployed config".into(),
             memory_mb: 512,
             timeout_secs: 29,
-            architecture: "arm64",
+            architecture: "x86_64",
             // Operators' reads must never crowd out the processor's writes.
             reserved_concurrency: Some(10),
             log_retention_days: LOG_RETENTION_DAYS,
