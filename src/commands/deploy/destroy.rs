@@ -197,6 +197,29 @@ async fn delete_retained(target: &Target, kind: &str, physical: &str) -> anyhow:
         }
         "AWS::DynamoDB::Table" => {
             let dynamodb = aws_sdk_dynamodb::Client::new(&target.sdk);
+            // The template protects tables from deletion; --delete-data is
+            // the explicit request that lifts it.
+            match dynamodb
+                .update_table()
+                .table_name(physical)
+                .deletion_protection_enabled(false)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                {
+                    return Ok(());
+                }
+                Err(e) => {
+                    return Err(anyhow!(
+                        "lifting deletion protection: {}",
+                        DisplayErrorContext(&e)
+                    ));
+                }
+            }
             match dynamodb.delete_table().table_name(physical).send().await {
                 Ok(_) => Ok(()),
                 Err(e)
