@@ -137,6 +137,14 @@ pub enum Command {
     /// request, the base branch's). Replacements are then unknown: only
     /// CloudFormation can tell them.
     ///
+    /// Without --against, the plan is made against the deployed stack (AWS
+    /// credentials, region and endpoint from the SDK's usual sources): the
+    /// config and files the last apply recorded in the artifacts bucket, and
+    /// the resource changes of a real CloudFormation change set. To make it,
+    /// plan uploads the template to the artifacts bucket (content-addressed)
+    /// and creates a change set, which it deletes after reading; nothing else
+    /// is touched. The header names who holds the deploy lock, if anyone.
+    ///
     /// --format markdown writes a pull-request comment (risks and breaking
     /// changes in the open, the rest in collapsed sections, under 60,000
     /// characters). --out FILE also saves the plan as JSON, whatever
