@@ -86,10 +86,16 @@ impl StateStore {
         format!("state/{}/{name}", self.stack)
     }
 
-    /// The applied state and its version (the object's version id, or its
-    /// ETag where versioning is off); `None` when nothing is applied.
-    pub async fn applied(&self) -> anyhow::Result<Option<(Applied, String)>> {
-        let key = self.key("applied.json");
+    /// Reads the JSON object `name` of this stack: `None` when it does not
+    /// exist, else its value and version (the object's version id, or its
+    /// ETag where versioning is off). `what` names it in errors ("a uniflow
+    /// state file").
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        what: &str,
+    ) -> anyhow::Result<Option<(T, String)>> {
+        let key = self.key(name);
         let answer = match self
             .s3
             .get_object()
@@ -119,31 +125,19 @@ impl StateStore {
             .await
             .map_err(|e| anyhow!("reading s3://{}/{key}: {e}", self.bucket))?
             .into_bytes();
-        let applied: Applied = serde_json::from_slice(&bytes).map_err(|e| {
-            anyhow!(
-                "s3://{}/{key} is not a uniflow state file: {e}",
-                self.bucket
-            )
-        })?;
-        if applied.format_version != STATE_FORMAT {
-            return Err(anyhow!(
-                "s3://{}/{key} has state format {}, this uniflow reads {STATE_FORMAT}: use the uniflow that applied it",
-                self.bucket,
-                applied.format_version
-            ));
-        }
-        Ok(Some((applied, version)))
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|e| anyhow!("s3://{}/{key} is not {what}: {e}", self.bucket))?;
+        Ok(Some((value, version)))
     }
 
-    /// Records a successful apply.
-    pub async fn record(&self, applied: &Applied) -> anyhow::Result<()> {
-        let key = self.key("applied.json");
-        let body = serde_json::to_vec_pretty(applied)?;
+    /// Writes `value` as the JSON object `name` of this stack.
+    async fn put_json(&self, name: &str, value: &impl Serialize) -> anyhow::Result<()> {
+        let key = self.key(name);
         self.s3
             .put_object()
             .bucket(&self.bucket)
             .key(&key)
-            .body(ByteStream::from(body))
+            .body(ByteStream::from(serde_json::to_vec_pretty(value)?))
             .content_type("application/json")
             .send()
             .await
@@ -155,6 +149,30 @@ impl StateStore {
                 )
             })?;
         Ok(())
+    }
+
+    /// The applied state and its version; `None` when nothing is applied.
+    pub async fn applied(&self) -> anyhow::Result<Option<(Applied, String)>> {
+        let Some((applied, version)) = self
+            .get_json::<Applied>("applied.json", "a uniflow state file")
+            .await?
+        else {
+            return Ok(None);
+        };
+        if applied.format_version != STATE_FORMAT {
+            return Err(anyhow!(
+                "s3://{}/{} has state format {}, this uniflow reads {STATE_FORMAT}: use the uniflow that applied it",
+                self.bucket,
+                self.key("applied.json"),
+                applied.format_version
+            ));
+        }
+        Ok(Some((applied, version)))
+    }
+
+    /// Records a successful apply.
+    pub async fn record(&self, applied: &Applied) -> anyhow::Result<()> {
+        self.put_json("applied.json", applied).await
     }
 
     /// Forgets the applied state (after destroy); versions stay in the
@@ -180,92 +198,27 @@ impl StateStore {
     /// Records the data stores a destroy left behind (logical id, physical
     /// id, type), so a later `destroy --delete-data` still finds them.
     pub async fn record_retained(&self, retained: &[Retained]) -> anyhow::Result<()> {
-        let key = self.key("retained.json");
-        self.s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .body(ByteStream::from(serde_json::to_vec_pretty(retained)?))
-            .content_type("application/json")
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "writing s3://{}/{key}: {}",
-                    self.bucket,
-                    DisplayErrorContext(&e)
-                )
-            })?;
-        Ok(())
+        self.put_json("retained.json", &retained).await
     }
 
     /// The data stores earlier destroys left behind.
     pub async fn retained(&self) -> anyhow::Result<Vec<Retained>> {
-        let key = self.key("retained.json");
-        match self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-        {
-            Ok(answer) => {
-                let bytes = answer
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| anyhow!("reading s3://{}/{key}: {e}", self.bucket))?
-                    .into_bytes();
-                serde_json::from_slice(&bytes).map_err(|e| {
-                    anyhow!(
-                        "s3://{}/{key} is not a list of retained resources: {e}",
-                        self.bucket
-                    )
-                })
-            }
-            Err(e) if e.code() == Some("NoSuchKey") => Ok(Vec::new()),
-            Err(e) => Err(anyhow!(
-                "reading s3://{}/{key}: {}",
-                self.bucket,
-                DisplayErrorContext(&e)
-            )),
-        }
+        Ok(self
+            .get_json("retained.json", "a list of retained resources")
+            .await?
+            .map(|(retained, _)| retained)
+            .unwrap_or_default())
     }
 
     /// Who holds the lock, if anyone.
     pub async fn holder(&self) -> anyhow::Result<Option<LockInfo>> {
-        let key = self.key("lock.json");
-        match self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-        {
-            Ok(answer) => {
-                let bytes = answer
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| anyhow!("reading s3://{}/{key}: {e}", self.bucket))?
-                    .into_bytes();
-                let info = serde_json::from_slice(&bytes).map_err(|e| {
-                    anyhow!(
-                        "s3://{}/{key} is not a uniflow lock: {e}; remove it with `uniflow force-unlock` after checking nobody is deploying",
-                        self.bucket
-                    )
-                })?;
-                Ok(Some(info))
-            }
-            Err(e) if e.code() == Some("NoSuchKey") => Ok(None),
-            Err(e) => Err(anyhow!(
-                "reading s3://{}/{key}: {}",
-                self.bucket,
-                DisplayErrorContext(&e)
-            )),
-        }
+        Ok(self
+            .get_json(
+                "lock.json",
+                "a uniflow lock; remove it with `uniflow force-unlock` after checking nobody is deploying",
+            )
+            .await?
+            .map(|(info, _)| info))
     }
 
     /// Takes the lock for `operation`, waiting up to `timeout` for its
